@@ -1,0 +1,336 @@
+"""Build the ``s2npy._s2n`` cffi extension (out-of-line API mode).
+
+By default this obtains s2n-tls and aws-lc from the pinned sdist of ``awscrt``
+on the package index (pin and sha256 in ``vendor/awscrt-pin.json``), builds
+aws-lc and then s2n-tls as static libraries with CMake into ``vendor/cache/``
+(git-ignored, reused by later builds), and links both into the extension with
+their symbols hidden, so s2npy coexists with ``ssl`` and ``cryptography``.
+
+Environment overrides (see README, "Building against other s2n/libcrypto"):
+
+``S2NPY_S2N_PREFIX=/opt/s2n``
+    Use an installed s2n-tls: ``include/s2n.h`` and ``lib/libs2n.{a,so}``.
+    A static ``libs2n.a`` is linked with ``lib/libcrypto.a`` from the same
+    prefix if present, else with the system ``-lcrypto``.
+``S2NPY_S2N_SOURCE=/src/s2n-tls``
+    Build s2n-tls from a local source tree instead of the pinned one.
+``S2NPY_LIBCRYPTO=system``
+    Build s2n-tls against the system OpenSSL (``libssl-dev``) instead of
+    aws-lc. Default: ``aws-lc``.
+``S2NPY_SANITIZE=address``
+    Build s2n-tls and the extension with AddressSanitizer (for leak and
+    memory-error hunts; run Python with the ASan runtime preloaded).
+
+Run ``python build_s2n.py`` to build the libraries and the extension in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cffi import FFI
+
+ROOT = Path(__file__).resolve().parent
+PIN_FILE = ROOT / "vendor" / "awscrt-pin.json"
+CACHE = ROOT / "vendor" / "cache"
+CDEF_DIR = ROOT / "s2npy" / "_cdef"
+CDEF_MODULES = ("s2n", "events", "fingerprint")
+
+
+class BuildError(SystemExit):
+    """A build step failed; the message says what to install or set."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"\ns2npy build failed: {message}\n")
+
+
+@dataclass
+class NativeLibs:
+    """Where the compiler finds s2n.h and what the linker links."""
+
+    description: dict[str, str]
+    include_dirs: list[str]
+    extra_objects: list[str] = field(default_factory=list)
+    libraries: list[str] = field(default_factory=list)
+    library_dirs: list[str] = field(default_factory=list)
+    runtime_library_dirs: list[str] = field(default_factory=list)
+
+
+def _log(message: str) -> None:
+    print(f"[build_s2n] {message}", file=sys.stderr, flush=True)
+
+
+def _require_tool(name: str, hint: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise BuildError(f"`{name}` was not found on PATH. {hint}")
+    return path
+
+
+def _run_logged(cmd: list[str], log_path: Path, what: str) -> None:
+    """Run a build command, sending its output to a log; on failure show the tail."""
+    with log_path.open("ab") as log:
+        log.write(("\n$ " + " ".join(cmd) + "\n").encode())
+        log.flush()
+        result = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        tail = log_path.read_text(errors="replace").splitlines()[-25:]
+        raise BuildError(
+            f"{what} failed (exit {result.returncode}). Last lines of {log_path}:\n    "
+            + "\n    ".join(tail)
+        )
+
+
+def _sanitize_flags() -> list[str]:
+    mode = os.environ.get("S2NPY_SANITIZE", "")
+    if not mode:
+        return []
+    if mode != "address":
+        raise BuildError(f"S2NPY_SANITIZE={mode!r} is not supported; use 'address' or unset it.")
+    return ["-fsanitize=address", "-fno-omit-frame-pointer"]
+
+
+# --- obtaining the pinned source -------------------------------------------------
+
+
+def load_pin() -> dict[str, str]:
+    return json.loads(PIN_FILE.read_text())
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_pinned_sdist(pin: dict[str, str]) -> Path:
+    """Download the pinned awscrt sdist with pip (honours the machine's index config)."""
+    downloads = CACHE / "downloads"
+    target = downloads / pin["filename"]
+    if target.exists() and _sha256(target) == pin["sha256"]:
+        return target
+    downloads.mkdir(parents=True, exist_ok=True)
+    spec = f"{pin['package']}=={pin['version']}"
+    _log(f"downloading the {spec} sdist (it carries s2n-tls and aws-lc)")
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+           spec, "-d", str(downloads)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0 or not target.exists():
+        raise BuildError(
+            f"could not download {spec} from the package index ({result.stderr.strip()[-400:]}). "
+            "Check network/index settings, or point the build at another s2n with "
+            "S2NPY_S2N_PREFIX=<installed prefix> or S2NPY_S2N_SOURCE=<s2n-tls source tree>."
+        )
+    actual = _sha256(target)
+    if actual != pin["sha256"]:
+        target.unlink()
+        raise BuildError(
+            f"{target.name} has sha256 {actual}, but vendor/awscrt-pin.json pins {pin['sha256']}. "
+            "The download was altered or the pin is wrong; refusing to build from it."
+        )
+    return target
+
+
+def extract_pinned_sources(pin: dict[str, str]) -> Path:
+    """Extract only crt/s2n and crt/aws-lc from the sdist; return the sdist root."""
+    root = CACHE / "src" / f"{pin['package']}-{pin['version']}"
+    stamp = root / ".extracted"
+    if stamp.exists():
+        return root
+    sdist = fetch_pinned_sdist(pin)
+    _log(f"extracting s2n-tls and aws-lc from {sdist.name}")
+    prefix = f"{pin['package']}-{pin['version']}/"
+    wanted = (prefix + pin["s2n_dir"] + "/", prefix + pin["aws_lc_dir"] + "/")
+    with tarfile.open(sdist) as tar:
+        members = [m for m in tar.getmembers() if m.name.startswith(wanted)]
+        tar.extractall(CACHE / "src", members=members, filter="data")
+    stamp.touch()
+    return root
+
+
+# --- CMake builds ------------------------------------------------------------------
+
+
+def cmake_build(name: str, source: Path, options: list[str]) -> Path:
+    """Configure, build and install one CMake project into the cache; reuse if done."""
+    _require_tool("cmake", "Install CMake (Debian: apt-get install cmake).")
+    _require_tool("cc", "Install a C compiler (Debian: apt-get install build-essential).")
+    generator = ["-GNinja"] if shutil.which("ninja") else []
+    key = hashlib.sha256(json.dumps([str(source), options]).encode()).hexdigest()[:12]
+    build_dir = CACHE / "build" / f"{name}-{key}"
+    prefix = CACHE / "install" / f"{name}-{key}"
+    stamp = prefix / ".installed"
+    if stamp.exists():
+        return prefix
+    build_dir.mkdir(parents=True, exist_ok=True)
+    log = CACHE / f"{name}-{key}.log"
+    log.unlink(missing_ok=True)
+    _log(f"building {name} with CMake (log: {log})")
+    _run_logged(["cmake", "-S", str(source), "-B", str(build_dir), *generator,
+                 "-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_POSITION_INDEPENDENT_CODE=ON",
+                 "-DBUILD_SHARED_LIBS=OFF", "-DBUILD_TESTING=OFF",
+                 f"-DCMAKE_INSTALL_PREFIX={prefix}", "-DCMAKE_INSTALL_LIBDIR=lib", *options],
+                log, f"configuring {name}")
+    _run_logged(["cmake", "--build", str(build_dir), "--parallel", str(os.cpu_count() or 2)],
+                log, f"compiling {name}")
+    _run_logged(["cmake", "--install", str(build_dir)], log, f"installing {name}")
+    stamp.touch()
+    return prefix
+
+
+def _c_flags_option() -> list[str]:
+    flags = _sanitize_flags()
+    return [f"-DCMAKE_C_FLAGS={' '.join(flags)}"] if flags else []
+
+
+def build_aws_lc(source: Path) -> Path:
+    return cmake_build("aws-lc", source, [
+        "-DBUILD_LIBSSL=OFF", "-DDISABLE_GO=ON", "-DDISABLE_PERL=ON", "-DBUILD_TOOL=OFF",
+    ])
+
+
+def build_s2n(source: Path, libcrypto_prefix: Path | None) -> Path:
+    options = ["-DUNSAFE_TREAT_WARNINGS_AS_ERRORS=OFF", *_c_flags_option()]
+    if libcrypto_prefix is None:
+        options.append("-DS2N_USE_CRYPTO_SHARED_LIBS=ON")
+    else:
+        options.append(f"-DCMAKE_PREFIX_PATH={libcrypto_prefix}")
+    return cmake_build("s2n-tls", source, options)
+
+
+# --- choosing what to link -----------------------------------------------------------
+
+
+def _static_libs(s2n_prefix: Path, libcrypto_prefix: Path | None, description: dict[str, str]) -> NativeLibs:
+    libs = NativeLibs(description=description, include_dirs=[str(s2n_prefix / "include")],
+                      extra_objects=[str(s2n_prefix / "lib" / "libs2n.a")], libraries=["pthread", "m"])
+    if libcrypto_prefix is not None:
+        libs.extra_objects.append(str(libcrypto_prefix / "lib" / "libcrypto.a"))
+    else:
+        libs.libraries.insert(0, "crypto")
+    return libs
+
+
+def _libcrypto_choice() -> str:
+    choice = os.environ.get("S2NPY_LIBCRYPTO", "aws-lc")
+    if choice not in ("aws-lc", "system"):
+        raise BuildError(f"S2NPY_LIBCRYPTO={choice!r} is not supported; use 'aws-lc' or 'system'.")
+    return choice
+
+
+def _installed_libs(prefix: Path) -> NativeLibs:
+    """S2NPY_S2N_PREFIX: link an s2n-tls someone already built and installed."""
+    if not (prefix / "include" / "s2n.h").exists():
+        raise BuildError(f"S2NPY_S2N_PREFIX={prefix} has no include/s2n.h; point it at an s2n install prefix.")
+    description = {"s2n_source": f"installed prefix {prefix}", "libcrypto_build": "as linked by that s2n"}
+    static = prefix / "lib" / "libs2n.a"
+    if static.exists():
+        own_crypto = prefix / "lib" / "libcrypto.a"
+        return _static_libs(prefix, prefix if own_crypto.exists() else None, description)
+    if not any((prefix / "lib").glob("libs2n.so*")):
+        raise BuildError(f"S2NPY_S2N_PREFIX={prefix} has neither lib/libs2n.a nor lib/libs2n.so.")
+    lib_dir = str(prefix / "lib")
+    return NativeLibs(description=description, include_dirs=[str(prefix / "include")],
+                      libraries=["s2n", "crypto"], library_dirs=[lib_dir], runtime_library_dirs=[lib_dir])
+
+
+def prepare_native_libs() -> NativeLibs:
+    """Build (or find) libs2n and libcrypto according to the environment overrides."""
+    installed = os.environ.get("S2NPY_S2N_PREFIX")
+    if installed:
+        return _installed_libs(Path(installed).expanduser().resolve())
+    pin = load_pin()
+    use_system_crypto = _libcrypto_choice() == "system"
+    local_source = os.environ.get("S2NPY_S2N_SOURCE")
+    pinned_root = None if (local_source and use_system_crypto) else extract_pinned_sources(pin)
+    if local_source:
+        s2n_source = Path(local_source).expanduser().resolve()
+        if not (s2n_source / "api" / "s2n.h").exists():
+            raise BuildError(f"S2NPY_S2N_SOURCE={s2n_source} is not an s2n-tls source tree (no api/s2n.h).")
+        source_label = f"local source tree {s2n_source}"
+    else:
+        s2n_source = pinned_root / pin["s2n_dir"]
+        source_label = f"{pin['package']} {pin['version']} sdist ({pin['s2n_dir']}), sha256 {pin['sha256'][:12]}"
+    crypto_prefix = None if use_system_crypto else build_aws_lc(pinned_root / pin["aws_lc_dir"])
+    s2n_prefix = build_s2n(s2n_source, crypto_prefix)
+    description = {
+        "s2n_source": source_label,
+        "s2n_tls_sys_version": _rust_binding_version(s2n_source),
+        "libcrypto_build": "system OpenSSL (shared)" if use_system_crypto else "aws-lc (static, from the pin)",
+    }
+    return _static_libs(s2n_prefix, crypto_prefix, description)
+
+
+def _rust_binding_version(s2n_source: Path) -> str:
+    """s2n-tls has no version call; its Rust binding's crate version identifies the release."""
+    cargo = s2n_source / "bindings" / "rust" / "extended" / "s2n-tls-sys" / "Cargo.toml"
+    if cargo.exists():
+        for line in cargo.read_text().splitlines():
+            if line.startswith("version"):
+                return line.split("=", 1)[1].strip().strip('"')
+    return "unknown"
+
+
+# --- the cffi module ----------------------------------------------------------------
+
+
+def _load_cdef_module(name: str):
+    spec = importlib.util.spec_from_file_location(f"_s2npy_cdef_{name}", CDEF_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _header_has(include_dirs: list[str], probe: str, relative: str) -> bool:
+    for directory in include_dirs:
+        header = Path(directory) / relative
+        if header.exists() and probe in header.read_text(errors="replace"):
+            return True
+    return False
+
+
+def make_ffi() -> FFI:
+    """Return the FFI builder; called by setuptools through ``cffi_modules``."""
+    libs = prepare_native_libs()
+    ffi = FFI()
+    includes = ""
+    features = {}
+    for name in CDEF_MODULES:
+        module = _load_cdef_module(name)
+        probe = getattr(module, "PROBE", None)
+        header = module.INCLUDES.split("<", 1)[1].split(">", 1)[0]
+        available = probe is None or _header_has(libs.include_dirs, probe, header)
+        features[name] = available
+        if available:
+            ffi.cdef(module.CDEF)
+            includes += module.INCLUDES
+    build_info = json.dumps({**libs.description, "features": features})
+    ffi.cdef("const char *s2npy_build_info(void);")
+    ffi.set_source(
+        "s2npy._s2n",
+        includes + "#include <openssl/crypto.h>\n"
+        + f"static const char *s2npy_build_info(void) {{ return {json.dumps(build_info)}; }}\n",
+        include_dirs=libs.include_dirs,
+        extra_objects=libs.extra_objects,
+        libraries=libs.libraries,
+        library_dirs=libs.library_dirs,
+        runtime_library_dirs=libs.runtime_library_dirs,
+        extra_compile_args=_sanitize_flags(),
+        extra_link_args=["-Wl,--exclude-libs,ALL", *_sanitize_flags()],
+    )
+    return ffi
+
+
+if __name__ == "__main__":
+    make_ffi().compile(tmpdir=str(ROOT), verbose=True)
