@@ -1,0 +1,105 @@
+"""``ClientHello``: what a client offered, as a server's client hello callback sees it."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from ._native import HAS_FINGERPRINT, ffi, lib
+from .errors import check
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+CLIENT_HELLO_TYPE = 1
+
+
+class ClientHello:
+    """A parsed ClientHello (from ``s2n_connection_get_client_hello``).
+
+    ``raw`` is the message body s2n received; ``server_name``, ``alpn``,
+    ``cipher_suites``, ``groups``, ``signature_algorithms``,
+    ``supported_versions`` and ``extensions`` are decoded from it; ``ja3``/``ja4``
+    are s2n's fingerprints (unstable fingerprint API, when the build has it).
+    Everything is copied out at once, so the object stays valid after the
+    callback returns.
+    """
+
+    def __init__(self, raw: bytes, server_name: str | None, ja3: str | None, ja4: str | None) -> None:
+        self.raw = raw
+        self.server_name = server_name
+        self.ja3 = ja3
+        self.ja4 = ja4
+
+    @classmethod
+    def from_connection(cls, connection: "Connection") -> "ClientHello":
+        hello = lib.s2n_connection_get_client_hello(connection.ptr)
+        check(-1 if hello == ffi.NULL else 0, "reading the ClientHello", state_of=connection.ptr)
+        length = check(lib.s2n_client_hello_get_raw_message_length(hello), "reading the ClientHello")
+        buffer = ffi.new("uint8_t[]", length)
+        copied = check(lib.s2n_client_hello_get_raw_message(hello, buffer, length), "reading the ClientHello")
+        raw = ffi.unpack(ffi.cast("char *", buffer), copied)
+        return cls(raw, _server_name(hello), _fingerprint(hello, "JA3"), _fingerprint(hello, "JA4"))
+
+    @cached_property
+    def details(self) -> dict[str, Any]:
+        """Every decoded field (the trace package's ClientHello decoder)."""
+        from .trace.wire import parse_handshake_body
+
+        return parse_handshake_body(CLIENT_HELLO_TYPE, self.raw)[1]
+
+    @property
+    def alpn(self) -> list[str]:
+        return list(self.details.get("alpn", []))
+
+    @property
+    def cipher_suites(self) -> list[str]:
+        return list(self.details.get("cipher_suites", []))
+
+    @property
+    def groups(self) -> list[str]:
+        return list(self.details.get("supported_groups", []))
+
+    @property
+    def signature_algorithms(self) -> list[str]:
+        return list(self.details.get("signature_algorithms", []))
+
+    @property
+    def supported_versions(self) -> list[str]:
+        return list(self.details.get("supported_versions", []))
+
+    @property
+    def extensions(self) -> list[str]:
+        return list(self.details.get("extensions", []))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"server_name": self.server_name, "ja3": self.ja3, "ja4": self.ja4, **self.details}
+
+    def __repr__(self) -> str:
+        return f"<ClientHello sni={self.server_name!r} alpn={self.alpn} ja4={self.ja4}>"
+
+
+def _server_name(hello) -> str | None:
+    length = ffi.new("uint16_t *")
+    if lib.s2n_client_hello_get_server_name_length(hello, length) != lib.S2N_SUCCESS or not length[0]:
+        lib.s2n_errno_location()[0] = 0
+        return None
+    buffer = ffi.new("uint8_t[]", length[0])
+    out = ffi.new("uint16_t *")
+    check(lib.s2n_client_hello_get_server_name(hello, buffer, length[0], out), "reading the ClientHello SNI")
+    return ffi.unpack(ffi.cast("char *", buffer), out[0]).decode("ascii", "replace")
+
+
+def _fingerprint(hello, kind: str) -> str | None:
+    """JA3 (the MD5 as hex) or JA4 string; None when the build lacks the fingerprint API."""
+    if not HAS_FINGERPRINT:
+        return None
+    fingerprint_type = lib.S2N_FINGERPRINT_JA3 if kind == "JA3" else lib.S2N_FINGERPRINT_JA4
+    buffer = ffi.new("uint8_t[]", 128)
+    size, str_size = ffi.new("uint32_t *"), ffi.new("uint32_t *")
+    if lib.s2n_client_hello_get_fingerprint_hash(hello, fingerprint_type, 128, buffer, size, str_size) < 0:
+        lib.s2n_errno_location()[0] = 0
+        return None
+    value = ffi.unpack(ffi.cast("char *", buffer), size[0])
+    return value.hex() if kind == "JA3" else value.decode("ascii", "replace")
+

@@ -1,0 +1,470 @@
+"""``Connection``: one TLS connection (an ``s2n_connection``), client or server.
+
+I/O is either a file descriptor / socket handed straight to s2n (the fast
+path: no Python in the data path) or any *transport* object with
+``recv_into``/``send`` (custom I/O: memory pairs, asyncio, tracing taps). A
+traced connection always uses custom I/O, so the tap sees every byte, even
+when you passed a socket.
+
+Blocking: on a blocking socket ``negotiate()``/``send()``/``recv()`` block (in
+C, with the GIL released). On non-blocking I/O they raise
+:class:`~s2npy.WantReadError` / :class:`~s2npy.WantWriteError` like ``ssl`` does;
+call again when the transport is ready. ``try_negotiate()`` returns the
+blocked status instead of raising.
+
+Blinding: s2n normally sleeps 10-30 s inside the failing call after some
+errors (a timing side-channel defence). s2npy uses *self-service* blinding by
+default: the call fails at once and the recommended delay is in
+``exc.blinding_delay`` / ``connection.blinding_delay``. A server facing
+untrusted peers should wait that long before closing the socket (an asyncio
+server can do so without blocking anything); pass
+``blinding="built-in"`` to let s2n sleep instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import _callbacks
+from ._native import c_string, ffi, lib
+from .config import Config, alpn_array
+from .enums import Blocked, CertAuth, Mode
+from .errors import BlockedError, S2NError, UsageError, blocked_error, capture_error, check
+from .facts import NegotiatedFacts, read_facts
+from .io import Transport, TransportBinding
+
+if TYPE_CHECKING:
+    from .client_hello import ClientHello
+    from .trace.recorder import ConnectionTrace, Tracer
+
+TRACE_LOGGER = logging.getLogger("s2npy.trace")
+DEFAULT_RECV_SIZE = 16384
+
+
+def _tracing_requested() -> bool:
+    """Tracing without code changes: S2NPY_TRACE=1 or the s2npy.trace logger set to DEBUG."""
+    return bool(os.environ.get("S2NPY_TRACE")) or TRACE_LOGGER.level == logging.DEBUG
+
+
+class Connection:
+    """A TLS connection using ``config``; ``mode`` is ``"client"`` or ``"server"``.
+
+    ``io``: a socket, a file descriptor, or a transport object (see module doc).
+    ``server_name``: SNI and the name a client verifies in the server certificate.
+    ``cert_auth``, ``policy``, ``alpn``: per-connection overrides of the config.
+    ``session``: a previous connection's ``session`` bytes, to resume it.
+    ``trace``: True for a trace of this connection (``connection.trace``), or a
+    :class:`~s2npy.trace.Tracer` collecting traces of many connections.
+    ``prefer``: ``"low_latency"`` (small records, s2n's default) or ``"throughput"``
+    (16 KiB records: better bulk MB/s).
+    """
+
+    def __init__(self, config: Config, mode: Mode | str = Mode.CLIENT, *,
+                 io: socket.socket | int | Transport | None = None,
+                 server_name: str | None = None,
+                 cert_auth: CertAuth | str | None = None,
+                 policy: str | None = None,
+                 alpn: Sequence[str] | None = None,
+                 session: bytes | None = None,
+                 trace: "bool | Tracer | None" = None,
+                 blinding: str = "self-service",
+                 prefer: str | None = None) -> None:
+        if not isinstance(config, Config):
+            raise UsageError("creating a connection",
+                             message=f"config must be an s2npy.Config, not {type(config).__name__}")
+        self.mode = Mode.parse(mode)
+        self._ptr = None
+        self.closed = False
+        self._callback_error: BaseException | None = None
+        self._callback_where = ""
+        self._io_binding: TransportBinding | None = None
+        self._io_object: Any = None
+        self._handshake_done = False
+        self.config = config
+        config._attach(self)
+        pointer = lib.s2n_connection_new(self.mode.c_value)
+        check(-1 if pointer == ffi.NULL else 0, "creating a connection (s2n_connection_new)")
+        self._ptr = pointer
+        self._handle = ffi.new_handle(self)
+        self._blocked = ffi.new("s2n_blocked_status *")
+        self._io_blocked = ffi.new("s2n_blocked_status *")
+        self.trace: ConnectionTrace | None = None
+        self._call(lib.s2n_connection_set_ctx(self._ptr, self._handle), "setting connection context")
+        self._call(lib.s2n_connection_set_config(self._ptr, config.ptr), "setting connection config")
+        self._install_verify_host(config)
+        self._set_blinding(blinding)
+        if prefer is not None:
+            self.set_preference(prefer)
+        if server_name is not None:
+            self.set_server_name(server_name)
+        if cert_auth is not None:
+            self.set_cert_auth(cert_auth)
+        if policy is not None:
+            self.set_policy(policy)
+        if alpn is not None:
+            self.set_alpn(alpn)
+        if session is not None:
+            self.set_session(session)
+        self._start_trace(trace)
+        if io is not None:
+            self.set_io(io)
+
+    # --- plumbing --------------------------------------------------------------------
+
+    @property
+    def ptr(self):
+        """The ``struct s2n_connection *`` (for code that calls libs2n directly)."""
+        if self._ptr is None:
+            raise UsageError("using a connection", message="the connection is closed",
+                             hint="create a new Connection")
+        return self._ptr
+
+    def _call(self, result: int, operation: str, hint: str | None = None) -> int:
+        """Check an s2n return code for this connection, surfacing callback exceptions."""
+        if result < 0:
+            error = capture_error(operation, state_of=self._ptr, hint=hint)
+            self._raise_callback_error(error)
+            raise error
+        self._raise_callback_error(None)
+        return result
+
+    def record_callback_error(self, exc: BaseException, where: str) -> None:
+        """Called from C callbacks: keep the first exception to re-raise after the C call."""
+        if self._callback_error is None:
+            self._callback_error = exc
+            self._callback_where = where
+
+    def _raise_callback_error(self, s2n_error: S2NError | None) -> None:
+        exc = self._callback_error or getattr(_callbacks.orphan_errors, "error", None)
+        if exc is None:
+            return
+        self._callback_error = None
+        _callbacks.orphan_errors.error = None
+        if s2n_error is not None:
+            exc.__cause__ = s2n_error
+            s2n_error.operation = f"{s2n_error.operation} (in the {self._callback_where})"
+        raise exc
+
+    def _install_verify_host(self, config: Config) -> None:
+        if config._verify_host is not None:
+            self._call(lib.s2n_connection_set_verify_host_callback(
+                self._ptr, lib.s2npy_verify_host_cb, self._handle), "setting verify host callback")
+        elif self.mode is Mode.SERVER:
+            # A server validates a client certificate's chain, not its names (as ssl does).
+            self._call(lib.s2n_connection_set_verify_host_callback(
+                self._ptr, lib.s2npy_accept_any_host, ffi.NULL), "setting verify host callback")
+
+    def _set_blinding(self, blinding: str) -> None:
+        choices = {"self-service": lib.S2N_SELF_SERVICE_BLINDING, "built-in": lib.S2N_BUILT_IN_BLINDING}
+        if blinding not in choices:
+            raise UsageError("setting blinding", message=f"unknown blinding {blinding!r}",
+                             hint="use 'self-service' (default) or 'built-in'")
+        self._call(lib.s2n_connection_set_blinding(self._ptr, choices[blinding]), "setting blinding")
+
+    def _start_trace(self, trace: "bool | Tracer | None") -> None:
+        if trace is None:
+            trace = _tracing_requested()
+        if trace is False:
+            return
+        from .trace.recorder import ConnectionTrace, Tracer
+
+        self.trace = trace.connection_trace(self) if isinstance(trace, Tracer) else ConnectionTrace(self)
+
+    # --- settings ----------------------------------------------------------------
+
+    def set_io(self, io: socket.socket | int | Transport) -> None:
+        """Use a socket, a file descriptor, or a transport object for this connection's I/O."""
+        self._io_object = io
+        fast_socket = isinstance(io, socket.socket) and io.gettimeout() in (None, 0.0)
+        if self.trace is None and (fast_socket or isinstance(io, int)):
+            fd = io if isinstance(io, int) else io.fileno()
+            self._call(lib.s2n_connection_set_fd(self.ptr, fd), "setting the connection's file descriptor",
+                       hint="pass an open socket or file descriptor")
+            return
+        if isinstance(io, int):
+            io = socket.socket(fileno=os.dup(io))
+            self._io_object = io
+        if not (hasattr(io, "recv_into") and hasattr(io, "send")):
+            raise UsageError("setting connection I/O",
+                             message=f"{type(io).__name__} has no recv_into/send methods",
+                             hint="pass a socket, a file descriptor or an object with recv_into() and send()")
+        tap = self.trace.on_wire if self.trace is not None else None
+        self._io_binding = TransportBinding(self, io, tap)
+        handle = self._io_binding.handle
+        self._call(lib.s2n_connection_set_recv_cb(self.ptr, lib.s2npy_recv_cb), "setting recv callback")
+        self._call(lib.s2n_connection_set_send_cb(self.ptr, lib.s2npy_send_cb), "setting send callback")
+        self._call(lib.s2n_connection_set_recv_ctx(self.ptr, handle), "setting recv context")
+        self._call(lib.s2n_connection_set_send_ctx(self.ptr, handle), "setting send context")
+
+    def set_server_name(self, name: str) -> None:
+        """Client: the SNI to send and the name to verify in the server certificate."""
+        if not isinstance(name, str) or not name:
+            raise UsageError("setting server name", message=f"server name must be a non-empty str, not {name!r}")
+        self._call(lib.s2n_set_server_name(self.ptr, name.encode("idna")), f"setting server name {name!r}")
+
+    def set_cert_auth(self, cert_auth: CertAuth | str) -> None:
+        """Override the config's client certificate authentication for this connection."""
+        parsed = CertAuth.parse(cert_auth)
+        self._call(lib.s2n_connection_set_client_auth_type(self.ptr, parsed.c_value), "setting cert auth")
+
+    @property
+    def cert_auth(self) -> CertAuth:
+        value = ffi.new("s2n_cert_auth_type *")
+        self._call(lib.s2n_connection_get_client_auth_type(self.ptr, value), "reading cert auth")
+        return CertAuth.from_c(value[0])
+
+    def set_policy(self, name: str) -> None:
+        """Override the config's security policy for this connection."""
+        self._call(lib.s2n_connection_set_cipher_preferences(self.ptr, str(name).encode()),
+                   f"setting security policy {name!r}", hint="check the policy name (see Config.set_policy)")
+
+    def set_alpn(self, protocols: Sequence[str]) -> None:
+        """Override the config's ALPN protocol list for this connection."""
+        names, keep = alpn_array(protocols)
+        self._call(lib.s2n_connection_set_protocol_preferences(self.ptr, names, len(keep)), "setting ALPN")
+
+    def set_config(self, config: Config) -> None:
+        """Switch to another Config (allowed until the handshake passed the ClientHello)."""
+        config._attach(self)
+        self._call(lib.s2n_connection_set_config(self.ptr, config.ptr), "switching config")
+        self.config = config
+        self._install_verify_host(config)
+
+    def set_session(self, session: bytes) -> None:
+        """Client: resume the session saved from an earlier connection's ``session``."""
+        data = bytes(session)
+        self._call(lib.s2n_connection_set_session(self.ptr, data, len(data)), "setting session for resumption",
+                   hint="the session bytes must come from Connection.session of a compatible config")
+
+    def set_preference(self, prefer: str) -> None:
+        """``"throughput"`` (16 KiB records) or ``"low_latency"`` (small records first)."""
+        setters = {"throughput": lib.s2n_connection_prefer_throughput,
+                   "low_latency": lib.s2n_connection_prefer_low_latency}
+        if prefer not in setters:
+            raise UsageError("setting record preference", message=f"unknown preference {prefer!r}",
+                             hint="use 'throughput' or 'low_latency'")
+        self._call(setters[prefer](self.ptr), f"preferring {prefer}")
+
+    # --- handshake ------------------------------------------------------------------
+
+    def try_negotiate(self) -> Blocked:
+        """Run the handshake as far as the I/O allows; ``NOT_BLOCKED`` means done."""
+        if self.trace is None:
+            return self._negotiate_once()
+        return self.trace.traced_negotiate(self._negotiate_once)
+
+    def _negotiate_once(self) -> Blocked:
+        ptr = self.ptr
+        result = lib.s2n_negotiate(ptr, self._blocked)
+        if result == lib.S2N_SUCCESS:
+            self._raise_callback_error(None)
+            self._handshake_done = True
+            return Blocked.NOT_BLOCKED
+        blocked = Blocked(self._blocked[0])
+        error = capture_error("handshake", blocked=blocked, state_of=ptr)
+        if isinstance(error, BlockedError) and self._callback_error is None:
+            return blocked
+        self._fail_handshake(error)
+
+    def _attach_transport_error(self, error: S2NError) -> None:
+        """Chain the transport's own exception (e.g. BrokenPipeError) and take its errno."""
+        transport_error = self._io_binding.transport_error if self._io_binding is not None else None
+        if transport_error is None:
+            return
+        self._io_binding.transport_error = None
+        error.__cause__ = transport_error
+        if error.errno is None and isinstance(transport_error, OSError) and transport_error.errno:
+            error.errno = transport_error.errno
+            error.errno_text = os.strerror(transport_error.errno)
+
+    def _fail_handshake(self, error: S2NError) -> None:
+        self._attach_transport_error(error)
+        from .trace.diagnosis import diagnose
+
+        error.trace = self.trace
+        error.diagnosis = diagnose(error, self.trace)
+        if self.trace is not None:
+            self.trace.on_error(error)
+            self.trace.log_failure()
+        self._raise_callback_error(error)
+        raise error
+
+    def negotiate(self) -> NegotiatedFacts:
+        """Do the TLS handshake; return the negotiated facts.
+
+        Raises :class:`~s2npy.WantReadError`/``WantWriteError``/
+        ``WantApplicationInputError`` on non-blocking I/O (call again when
+        ready), or the :class:`~s2npy.S2NError` subclass that says why the
+        handshake failed, with ``exc.diagnosis`` (and ``exc.trace`` if traced).
+        """
+        blocked = self.try_negotiate()
+        if blocked is not Blocked.NOT_BLOCKED:
+            raise blocked_error("handshake", blocked)
+        facts = self.facts()
+        if self.trace is not None:
+            self.trace.on_success(facts)
+        return facts
+
+    @property
+    def handshake_complete(self) -> bool:
+        return self._ptr is not None and bool(lib.s2n_connection_handshake_complete(self._ptr))
+
+    # --- application data ---------------------------------------------------------------
+
+    def send(self, data: Any) -> int:
+        """Encrypt and send up to ``len(data)`` bytes; returns how many were taken."""
+        view = ffi.from_buffer(data)
+        result = lib.s2n_send(self.ptr, view, len(view), self._io_blocked)
+        if result >= 0:
+            self._raise_callback_error(None)
+            return result
+        return self._io_failure("send")
+
+    def sendall(self, data: Any) -> None:
+        """Send all of ``data`` (blocking I/O), like ``socket.sendall``."""
+        view = memoryview(data).cast("B")
+        sent = 0
+        while sent < len(view):
+            sent += self.send(view[sent:])
+
+    def recv(self, bufsize: int = DEFAULT_RECV_SIZE) -> bytes:
+        """Receive up to ``bufsize`` bytes of application data; b"" after the peer's close_notify."""
+        buffer = bytearray(bufsize)
+        count = self.recv_into(buffer)
+        del buffer[count:]
+        return bytes(buffer)
+
+    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+        """Receive into a writable buffer without an extra copy; 0 means the peer closed."""
+        target = ffi.from_buffer(buffer, require_writable=True)
+        size = nbytes or len(target)
+        if size > len(target):
+            raise UsageError("recv_into", message=f"nbytes={nbytes} exceeds the buffer size {len(target)}")
+        result = lib.s2n_recv(self.ptr, target, size, self._io_blocked)
+        if result >= 0:
+            self._raise_callback_error(None)
+            return result
+        return self._io_failure("recv")
+
+    def pending(self) -> int:
+        """Decrypted bytes buffered in s2n, readable without I/O (like ``SSLSocket.pending``)."""
+        return lib.s2n_peek(self.ptr)
+
+    def _io_failure(self, operation: str) -> int:
+        blocked = Blocked(self._io_blocked[0])
+        error = capture_error(operation, blocked=blocked, state_of=self._ptr)
+        self._attach_transport_error(error)
+        self._raise_callback_error(error)
+        raise error
+
+    # --- closing ----------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Send close_notify and wait for the peer's (a full TLS shutdown)."""
+        result = lib.s2n_shutdown(self.ptr, self._io_blocked)
+        if result < 0:
+            self._io_failure("shutdown")
+
+    def shutdown_send(self) -> None:
+        """Send close_notify and stop sending; reading stays possible (half close)."""
+        result = lib.s2n_shutdown_send(self.ptr, self._io_blocked)
+        if result < 0:
+            self._io_failure("shutdown_send")
+
+    def close(self) -> None:
+        """Free the s2n connection (the socket/transport is not closed). Idempotent."""
+        if self._ptr is None:
+            return
+        pointer, self._ptr = self._ptr, None
+        lib.s2n_connection_free(pointer)
+        self.closed = True
+        self._io_binding = None
+        self._io_object = None
+
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_ptr", None) is not None:
+            lib.s2n_connection_free(self._ptr)
+            self._ptr = None
+
+    # --- facts --------------------------------------------------------------------------------
+
+    def facts(self) -> NegotiatedFacts:
+        """Everything negotiated so far (works mid-handshake and after a failure too)."""
+        return read_facts(self.ptr)
+
+    @property
+    def last_message(self) -> str | None:
+        return c_string(lib.s2n_connection_get_last_message_name(self.ptr))
+
+    @property
+    def handshake_type(self) -> str | None:
+        return c_string(lib.s2n_connection_get_handshake_type_name(self.ptr))
+
+    @property
+    def blinding_delay(self) -> float:
+        """Seconds s2n recommends waiting before closing after an error (self-service blinding)."""
+        return lib.s2n_connection_get_delay(self.ptr) / 1e9
+
+    @property
+    def session(self) -> bytes | None:
+        """Client: the resumable session (ticket and state) to pass as ``session=`` later."""
+        length = lib.s2n_connection_get_session_length(self.ptr)
+        if length <= 0:
+            return None
+        buffer = ffi.new("uint8_t[]", length)
+        written = self._call(lib.s2n_connection_get_session(self.ptr, buffer, length), "reading session")
+        return ffi.unpack(ffi.cast("char *", buffer), written)
+
+    def wire_bytes(self) -> tuple[int, int]:
+        """(bytes received, bytes sent) on the wire so far."""
+        return (lib.s2n_connection_get_wire_bytes_in(self.ptr), lib.s2n_connection_get_wire_bytes_out(self.ptr))
+
+    # --- callback entry points (called from s2npy._callbacks) -----------------------------------------
+
+    def run_client_hello_callback(self) -> None:
+        callback = self.config._client_hello_callback
+        from .client_hello import ClientHello
+
+        hello = ClientHello.from_connection(self)
+        if self.trace is not None:
+            self.trace.on_client_hello(hello)
+        if callback is not None:
+            callback(self, hello)
+
+    def on_key_log(self, line: str) -> None:
+        if self.trace is not None:
+            self.trace.on_key_log(line)
+        for sink in self.config._key_log_sinks:
+            sink(self, line)
+
+    def on_checkpoint(self, checkpoint) -> None:
+        if self.trace is not None:
+            self.trace.on_checkpoint(c_string(checkpoint.name), checkpoint.role, checkpoint.timestamp_ns)
+
+    def on_handshake_event(self, event) -> None:
+        if self.trace is not None:
+            self.trace.on_handshake_event({
+                "protocol": event.protocol_version,
+                "cipher": c_string(event.cipher),
+                "group": c_string(event.group),
+                "policy": c_string(event.security_policy_label),
+                "handshake_time_ns": event.handshake_time_ns,
+                "duration_ns": event.handshake_end_ns - event.handshake_start_ns,
+                "error_code": event.error_code,
+                "error_name": c_string(lib.s2n_strerror_name(event.error_code)) if event.error_code else None,
+            })
+
+    def __repr__(self) -> str:
+        state = "closed" if self._ptr is None else (self.last_message or "?")
+        return f"<Connection {self.mode.value} {state}>"
+

@@ -1,0 +1,92 @@
+"""Small enumerations of the public API (cert auth, mode, blocked status)."""
+
+from __future__ import annotations
+
+import enum
+
+from ._native import lib
+
+
+class CertAuth(enum.Enum):
+    """Client certificate authentication: whether a server sends CertificateRequest.
+
+    ``NONE``: never asks. ``OPTIONAL``: asks; a client may send an empty
+    Certificate, but a certificate that is sent must validate. ``REQUIRED``:
+    asks and fails the handshake without a valid client certificate.
+    """
+
+    NONE = "none"
+    OPTIONAL = "optional"
+    REQUIRED = "required"
+
+    @classmethod
+    def parse(cls, value: "CertAuth | str") -> "CertAuth":
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            try:
+                return cls(value.strip().lower())
+            except ValueError:
+                pass
+        from .errors import ConfigError
+
+        raise ConfigError(f"unknown cert auth {value!r}: use one of none, optional, required")
+
+    @property
+    def c_value(self) -> int:
+        return {
+            CertAuth.NONE: lib.S2N_CERT_AUTH_NONE,
+            CertAuth.OPTIONAL: lib.S2N_CERT_AUTH_OPTIONAL,
+            CertAuth.REQUIRED: lib.S2N_CERT_AUTH_REQUIRED,
+        }[self]
+
+    @classmethod
+    def from_c(cls, value: int) -> "CertAuth":
+        return next(member for member in cls if member.c_value == value)
+
+
+class Mode(enum.Enum):
+    """Which end of the connection this is."""
+
+    SERVER = "server"
+    CLIENT = "client"
+
+    @classmethod
+    def parse(cls, value: "Mode | str") -> "Mode":
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            from .errors import ConfigError
+
+            raise ConfigError(f"unknown mode {value!r}: use 'client' or 'server'") from None
+
+    @property
+    def c_value(self) -> int:
+        return lib.S2N_SERVER if self is Mode.SERVER else lib.S2N_CLIENT
+
+
+class Blocked(enum.IntEnum):
+    """Why an s2n call could not finish (``s2n_blocked_status``)."""
+
+    NOT_BLOCKED = 0
+    ON_READ = 1
+    ON_WRITE = 2
+    ON_APPLICATION_INPUT = 3
+    ON_EARLY_DATA = 4
+
+
+PROTOCOL_NAMES = {
+    lib.S2N_SSLv2: "SSLv2",
+    lib.S2N_SSLv3: "SSLv3",
+    lib.S2N_TLS10: "TLSv1",
+    lib.S2N_TLS11: "TLSv1.1",
+    lib.S2N_TLS12: "TLSv1.2",
+    lib.S2N_TLS13: "TLSv1.3",
+}
+
+
+def protocol_name(version: int) -> str | None:
+    """s2n protocol constant -> the name Python's ``ssl.SSLSocket.version()`` uses."""
+    return PROTOCOL_NAMES.get(version)

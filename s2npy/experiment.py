@@ -1,0 +1,250 @@
+"""In-memory handshakes: both sides in one thread, for tests and experiments.
+
+``handshake(server_config, client_config)`` connects a server and a client
+through a memory pipe and drives both until they finish or one fails, then
+returns a :class:`HandshakeResult` with each side's facts or exception and
+trace. The ``client``/``server`` behaviour arguments simulate misbehaving
+peers: one that closes without an alert when its handshake reaches a given
+message (``abort_at="CLIENT_CERT"``: "hang up instead of sending my
+Certificate", which is what Chromium does for a cross-origin wss://), or a
+raw peer that just sends given bytes (plaintext HTTP, garbage, ...).
+"""
+
+from __future__ import annotations
+
+import errno
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Config
+from .connection import Connection
+from .enums import Blocked, Mode
+from .errors import S2NError
+from .facts import NegotiatedFacts
+from .trace.recorder import ConnectionTrace, Tracer
+
+MAX_ROUNDS = 1000
+
+
+class PipeEnd:
+    """One end of an in-memory byte pipe, usable as a Connection transport.
+
+    ``recv_into`` raises ``BlockingIOError`` when nothing is buffered (so s2n
+    reports blocked-on-read) and returns 0 once the peer end has closed.
+    ``close()`` is a TCP close without any TLS alert; ``reset()`` a RST.
+    """
+
+    def __init__(self) -> None:
+        self.inbox: deque[bytes] = deque()
+        self.peer: PipeEnd | None = None
+        self.closed = False
+        self.peer_closed = False
+        self.peer_reset = False
+        self.sent = 0
+
+    def recv_into(self, buffer: Any) -> int:
+        if self.peer_reset:
+            raise ConnectionResetError(errno.ECONNRESET, "connection reset by peer")
+        if not self.inbox:
+            if self.peer_closed or self.closed:
+                return 0
+            raise BlockingIOError(errno.EAGAIN, "no data buffered")
+        view = memoryview(buffer).cast("B")
+        chunk = self.inbox.popleft()
+        count = min(len(view), len(chunk))
+        view[:count] = chunk[:count]
+        if count < len(chunk):
+            self.inbox.appendleft(chunk[count:])
+        return count
+
+    def send(self, data: Any) -> int:
+        if self.closed or self.peer_closed:
+            raise BrokenPipeError(errno.EPIPE, "the pipe is closed")
+        chunk = bytes(data)
+        self.peer.inbox.append(chunk)
+        self.sent += len(chunk)
+        return len(chunk)
+
+    def close(self) -> None:
+        self.closed = True
+        self.peer.peer_closed = True
+
+    def reset(self) -> None:
+        self.close()
+        self.peer.peer_reset = True
+
+
+def memory_pipe() -> tuple[PipeEnd, PipeEnd]:
+    """Two connected pipe ends (like ``socket.socketpair()``, in memory and non-blocking)."""
+    first, second = PipeEnd(), PipeEnd()
+    first.peer, second.peer = second, first
+    return first, second
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How a simulated peer misbehaves.
+
+    ``abort_at``: close the transport (no alert) as soon as this side's s2n
+    state machine reaches the named message (s2n names such as
+    ``CLIENT_CERT``, ``SERVER_CERT``, ``CLIENT_FINISHED``). ``reset`` makes
+    that close a TCP reset. ``raw``: instead of TLS, send these bytes then
+    close (``then="close"``), stay silent (``then="silent"``) or reset.
+    """
+
+    abort_at: str | None = None
+    reset: bool = False
+    raw: bytes | None = None
+    then: str = "close"
+
+
+class _AbortingEnd(PipeEnd):
+    """A pipe end that hangs up when its connection reaches ``abort_at``."""
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        super().__init__()
+        self.behaviour = behaviour
+        self.connection: Connection | None = None
+        self.aborted = False
+
+    def check_abort(self) -> bool:
+        if not self.aborted and self.connection is not None and \
+                self.connection.last_message == self.behaviour.abort_at:
+            self.aborted = True
+            self.reset() if self.behaviour.reset else self.close()
+        return self.aborted
+
+    def send(self, data: Any) -> int:
+        if self.check_abort():
+            raise BrokenPipeError(errno.EPIPE, f"simulated peer hung up at {self.behaviour.abort_at}")
+        return super().send(data)
+
+
+@dataclass
+class SideResult:
+    """One side of an in-memory handshake."""
+
+    mode: str
+    facts: NegotiatedFacts | None = None
+    error: BaseException | None = None
+    trace: ConnectionTrace | None = None
+    aborted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.facts is not None and not self.aborted
+
+
+@dataclass
+class HandshakeResult:
+    """What happened to both sides. ``ok`` is True when both finished the handshake."""
+
+    server: SideResult
+    client: SideResult
+    rounds: int = 0
+    traces: list[ConnectionTrace] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.server.ok and self.client.ok
+
+    @property
+    def error(self) -> BaseException | None:
+        """The first failure that is not the simulated peer's own hang-up."""
+        for side in (self.server, self.client):
+            if side.error is not None and not side.aborted:
+                return side.error
+        return None
+
+
+def _make_end(behaviour: Behaviour | None) -> PipeEnd:
+    return _AbortingEnd(behaviour) if behaviour is not None and behaviour.abort_at else PipeEnd()
+
+
+def handshake(server_config: Config, client_config: Config | None, *,
+              server_name: str | None = None,
+              client: Behaviour | None = None,
+              server: Behaviour | None = None,
+              trace: bool = False,
+              max_rounds: int = MAX_ROUNDS) -> HandshakeResult:
+    """Run a server and a client handshake in memory; never raises for TLS failures.
+
+    ``client_config`` may be None when ``client=Behaviour(raw=...)`` replaces
+    the client with raw bytes. ``trace=True`` records both sides (shared clock).
+    """
+    server_end, client_end = _make_end(server), _make_end(client)
+    server_end.peer, client_end.peer = client_end, server_end
+    tracer = Tracer() if trace else None
+    server_result, client_result = SideResult("server"), SideResult("client")
+    sides = []
+    server_conn = _open_side(server_config, Mode.SERVER, server_end, server, tracer, None, server_result, sides)
+    client_conn = _open_side(client_config, Mode.CLIENT, client_end, client, tracer, server_name,
+                             client_result, sides)
+    rounds = _drive(sides, max_rounds)
+    for connection in (server_conn, client_conn):
+        if connection is not None:
+            connection.close()
+    return HandshakeResult(server_result, client_result, rounds, tracer.traces if tracer else [])
+
+
+def _open_side(config, mode, end, behaviour, tracer, server_name, result, sides) -> Connection | None:
+    if behaviour is not None and behaviour.raw is not None:
+        end.send(behaviour.raw)
+        {"close": end.close, "reset": end.reset, "silent": lambda: None}[behaviour.then]()
+        result.aborted = True
+        return None
+    connection = Connection(config, mode, io=end, server_name=server_name,
+                            trace=tracer if tracer is not None else False)
+    if isinstance(end, _AbortingEnd):
+        end.connection = connection
+    result.trace = connection.trace
+    sides.append((connection, end, result))
+    return connection
+
+
+def _drive(sides: list, max_rounds: int) -> int:
+    """Alternate negotiate calls until every side is done, failed or stuck."""
+    for rounds in range(1, max_rounds + 1):
+        progressed = False
+        for connection, end, result in sides:
+            if result.facts is not None or result.error is not None:
+                continue
+            progressed |= _step(connection, end, result)
+        if all(r.facts is not None or r.error is not None for _, _, r in sides):
+            return rounds
+        if not progressed:
+            _stalled(sides)
+            return rounds
+    _stalled(sides)
+    return max_rounds
+
+
+def _step(connection: Connection, end: PipeEnd, result: SideResult) -> bool:
+    """One negotiate call; True if it moved data or finished."""
+    before = (end.sent, len(end.inbox))
+    try:
+        if isinstance(end, _AbortingEnd) and end.check_abort():
+            raise BrokenPipeError(errno.EPIPE, "simulated peer hung up")
+        blocked = connection.try_negotiate()
+    except (S2NError, BrokenPipeError) as exc:
+        result.error = exc
+        result.aborted = isinstance(end, _AbortingEnd) and end.aborted
+        result.facts = None
+        return True
+    if blocked is Blocked.NOT_BLOCKED:
+        result.facts = connection.facts()
+        if connection.trace is not None:
+            connection.trace.on_success(result.facts)
+        return True
+    return (end.sent, len(end.inbox)) != before
+
+
+def _stalled(sides: list) -> None:
+    """Both sides wait for input that will never come: the silent-peer case."""
+    from .errors import S2NIOError
+
+    for connection, _, result in sides:
+        if result.facts is None and result.error is None:
+            result.error = S2NIOError("handshake", name="S2NPY_STALLED", errno=errno.ETIMEDOUT,
+                                      message="the peer went silent: no data arrived and none can")

@@ -1,0 +1,153 @@
+"""``NegotiatedFacts``: everything s2n can say about a connection, as one snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cryptography import x509
+
+from ._native import c_string, ffi, lib
+from .enums import protocol_name
+
+
+@dataclass(frozen=True)
+class NegotiatedFacts:
+    """A snapshot of a connection's negotiated parameters and handshake state.
+
+    ``protocol`` uses the names of ``ssl.SSLSocket.version()`` ("TLSv1.3").
+    ``cipher`` is s2n's name (OpenSSL style, e.g. "TLS_AES_128_GCM_SHA256"),
+    ``cipher_iana`` its two-byte IANA value. ``group`` is the key exchange group
+    (a hybrid KEM group such as "X25519MLKEM768" when one was negotiated).
+    ``client_cert_sent`` says whether the client sent a non-empty Certificate;
+    ``peer_cert_chain`` is the peer's chain (leaf first) as
+    ``cryptography.x509.Certificate`` objects. ``alert`` is the alert code
+    received from the peer, if any. Wire byte counts include TLS framing.
+    """
+
+    mode: str
+    handshake_complete: bool
+    protocol: str | None
+    protocol_version: int
+    client_protocol: str | None
+    server_protocol: str | None
+    cipher: str | None
+    cipher_iana: int | None
+    group: str | None
+    signature_scheme: str | None
+    alpn: str | None
+    server_name: str | None
+    handshake_type: str | None
+    last_message: str | None
+    client_cert_sent: bool
+    peer_cert_chain: list[x509.Certificate] = field(default_factory=list, repr=False)
+    session_resumed: bool = False
+    alert: int | None = None
+    wire_bytes_in: int = 0
+    wire_bytes_out: int = 0
+
+    @property
+    def client_cert_chain(self) -> list[x509.Certificate]:
+        """The client's certificate chain as seen by a server (empty if none was sent)."""
+        return self.peer_cert_chain if self.mode == "server" and self.client_cert_sent else []
+
+    @property
+    def alert_name(self) -> str | None:
+        if self.alert is None:
+            return None
+        from .trace.tls_names import alert_name
+
+        return alert_name(self.alert)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form: certificates become their subjects."""
+        data = asdict(self)
+        data["peer_cert_chain"] = [cert.subject.rfc4514_string() for cert in self.peer_cert_chain]
+        data["alert_name"] = self.alert_name
+        return data
+
+
+def _string_out(getter, conn_ptr) -> str | None:
+    out = ffi.new("const char **")
+    if getter(conn_ptr, out) != lib.S2N_SUCCESS:
+        return None
+    return c_string(out[0])
+
+
+def _cipher_iana(conn_ptr) -> int | None:
+    first, second = ffi.new("uint8_t *"), ffi.new("uint8_t *")
+    if lib.s2n_connection_get_cipher_iana_value(conn_ptr, first, second) != lib.S2N_SUCCESS:
+        return None
+    value = (first[0] << 8) | second[0]
+    return value or None
+
+
+def peer_cert_chain(conn_ptr) -> list[x509.Certificate]:
+    """The peer's validated certificate chain, leaf first (empty if there is none)."""
+    chain = lib.s2n_cert_chain_and_key_new()
+    if chain == ffi.NULL:
+        return []
+    try:
+        if lib.s2n_connection_get_peer_cert_chain(conn_ptr, chain) != lib.S2N_SUCCESS:
+            return _raw_client_chain(conn_ptr)
+        length = ffi.new("uint32_t *")
+        lib.s2n_cert_chain_get_length(chain, length)
+        certs = []
+        cert, der, der_len = ffi.new("struct s2n_cert **"), ffi.new("const uint8_t **"), ffi.new("uint32_t *")
+        for index in range(length[0]):
+            if lib.s2n_cert_chain_get_cert(chain, cert, index) != lib.S2N_SUCCESS:
+                break
+            if lib.s2n_cert_get_der(cert[0], der, der_len) != lib.S2N_SUCCESS:
+                break
+            certs.append(x509.load_der_x509_certificate(ffi.unpack(ffi.cast("char *", der[0]), der_len[0])))
+        return certs
+    finally:
+        lib.s2n_cert_chain_and_key_free(chain)
+
+
+def _raw_client_chain(conn_ptr) -> list[x509.Certificate]:
+    """A server's view of the client chain when it was not validated (verification off)."""
+    data, length = ffi.new("uint8_t **"), ffi.new("uint32_t *")
+    if lib.s2n_connection_get_client_cert_chain(conn_ptr, data, length) != lib.S2N_SUCCESS or not length[0]:
+        return []
+    raw = ffi.unpack(ffi.cast("char *", data[0]), length[0])
+    certs, offset = [], 0
+    while offset + 3 <= len(raw):
+        size = int.from_bytes(raw[offset:offset + 3], "big")
+        certs.append(x509.load_der_x509_certificate(raw[offset + 3:offset + 3 + size]))
+        offset += 3 + size
+    return certs
+
+
+def read_facts(conn_ptr, *, include_chain: bool = True) -> NegotiatedFacts:
+    """Read every fact from an ``s2n_connection *`` (safe at any point of its life)."""
+    mode = "server" if lib.s2n_connection_get_mode(conn_ptr) == lib.S2N_SERVER else "client"
+    complete = bool(lib.s2n_connection_handshake_complete(conn_ptr))
+    version = lib.s2n_connection_get_actual_protocol_version(conn_ptr)
+    client_cert_used = lib.s2n_connection_client_cert_used(conn_ptr) == 1
+    alert = lib.s2n_connection_get_alert(conn_ptr)
+    facts = NegotiatedFacts(
+        mode=mode,
+        handshake_complete=complete,
+        protocol=protocol_name(version) if complete else None,
+        protocol_version=version,
+        client_protocol=protocol_name(lib.s2n_connection_get_client_protocol_version(conn_ptr)),
+        server_protocol=protocol_name(lib.s2n_connection_get_server_protocol_version(conn_ptr)),
+        cipher=c_string(lib.s2n_connection_get_cipher(conn_ptr)) if complete else None,
+        cipher_iana=_cipher_iana(conn_ptr) if complete else None,
+        group=_string_out(lib.s2n_connection_get_key_exchange_group, conn_ptr),
+        signature_scheme=_string_out(lib.s2n_connection_get_signature_scheme, conn_ptr),
+        alpn=c_string(lib.s2n_get_application_protocol(conn_ptr)),
+        server_name=c_string(lib.s2n_get_server_name(conn_ptr)),
+        handshake_type=c_string(lib.s2n_connection_get_handshake_type_name(conn_ptr)),
+        last_message=c_string(lib.s2n_connection_get_last_message_name(conn_ptr)),
+        client_cert_sent=client_cert_used,
+        peer_cert_chain=peer_cert_chain(conn_ptr) if include_chain else [],
+        session_resumed=lib.s2n_connection_is_session_resumed(conn_ptr) == 1,
+        alert=alert if alert >= 0 else None,
+        wire_bytes_in=lib.s2n_connection_get_wire_bytes_in(conn_ptr),
+        wire_bytes_out=lib.s2n_connection_get_wire_bytes_out(conn_ptr),
+    )
+    # Getters that found nothing (no alert, no group yet) set s2n_errno; clear it.
+    lib.s2n_errno_location()[0] = 0
+    return facts
