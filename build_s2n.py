@@ -24,7 +24,6 @@ Environment overrides (see README, "Building against other s2n/libcrypto"):
 Run ``python build_s2n.py`` to build the libraries and the extension in place.
 """
 
-from __future__ import annotations
 
 import hashlib
 import importlib.util
