@@ -101,7 +101,8 @@ class Config:
                  max_chain_depth: int | None = None,
                  key_log: Callable[["Connection", str], None] | str | os.PathLike | bool | None = None,
                  client_hello_callback: Callable[["Connection", "ClientHello"], None] | None = None,
-                 events: bool = False) -> None:
+                 events: bool = False,
+                 max_blinding_delay: int | None = None) -> None:
         pointer = lib.s2n_config_new()
         check(-1 if pointer == ffi.NULL else 0, "creating a config (s2n_config_new)")
         self._ptr = ffi.gc(pointer, lib.s2n_config_free)
@@ -146,6 +147,8 @@ class Config:
             self.set_client_hello_callback(client_hello_callback)
         if events:
             self.enable_events()
+        if max_blinding_delay is not None:
+            self.set_max_blinding_delay(max_blinding_delay)
 
     # --- bookkeeping -------------------------------------------------------------
 
@@ -304,6 +307,20 @@ class Config:
         name = b"s2npy-" + secrets.token_hex(4).encode()
         check(lib.s2n_config_add_ticket_crypto_key(self.ptr, name, len(name), key, len(key), 0),
               "adding session ticket key", hint="the key must be 16 to 64 random bytes")
+
+    def set_max_blinding_delay(self, seconds: int) -> None:
+        """Cap s2n's blinding delay after errors (default 30 s). Lowering it weakens a defence.
+
+        With self-service blinding (s2npy's default) nothing sleeps, but s2n
+        refuses ``shutdown()`` - and so sending the alert that tells the peer
+        why the handshake failed - until the delay has passed. Experiments and
+        test servers may set 0 to send alerts at once; production servers facing
+        untrusted peers should keep the default (see s2n-tls's usage guide).
+        """
+        self._change("max blinding delay", "set_max_blinding_delay", seconds)
+        if not isinstance(seconds, int) or not 0 <= seconds <= 2**32 - 1:
+            raise ConfigError(f"max blinding delay must be a number of seconds >= 0, not {seconds!r}")
+        check(lib.s2n_config_set_max_blinding_delay(self.ptr, seconds), "setting max blinding delay")
 
     # --- callbacks -----------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from typing import Any
 from .config import Config
 from .connection import Connection
 from .enums import Blocked, Mode
-from .errors import S2NError
+from .errors import BlockedError, S2NError
 from .facts import NegotiatedFacts
 from .trace.recorder import ConnectionTrace, Tracer
 
@@ -130,6 +130,7 @@ class SideResult:
     error: BaseException | None = None
     trace: ConnectionTrace | None = None
     aborted: bool = False
+    session: bytes | None = None
 
     @property
     def ok(self) -> bool:
@@ -166,41 +167,53 @@ def handshake(server_config: Config, client_config: Config | None, *,
               server_name: str | None = None,
               client: Behaviour | None = None,
               server: Behaviour | None = None,
+              client_session: bytes | None = None,
               trace: bool = False,
               max_rounds: int = MAX_ROUNDS) -> HandshakeResult:
     """Run a server and a client handshake in memory; never raises for TLS failures.
 
     ``client_config`` may be None when ``client=Behaviour(raw=...)`` replaces
     the client with raw bytes. ``trace=True`` records both sides (shared clock).
+    ``client_session`` resumes an earlier ``result.client.session``.
     """
     server_end, client_end = _make_end(server), _make_end(client)
     server_end.peer, client_end.peer = client_end, server_end
     tracer = Tracer() if trace else None
     server_result, client_result = SideResult("server"), SideResult("client")
     sides = []
-    server_conn = _open_side(server_config, Mode.SERVER, server_end, server, tracer, None, server_result, sides)
-    client_conn = _open_side(client_config, Mode.CLIENT, client_end, client, tracer, server_name,
-                             client_result, sides)
+    server_conn = _open_side(server_config, Mode.SERVER, server_end, server, tracer, {}, server_result, sides)
+    client_conn = _open_side(client_config, Mode.CLIENT, client_end, client, tracer,
+                             {"server_name": server_name, "session": client_session}, client_result, sides)
     rounds = _drive(sides, max_rounds)
+    if client_conn is not None and client_result.ok and server_result.ok:
+        client_result.session = _collect_session(client_conn)
     for connection in (server_conn, client_conn):
         if connection is not None:
             connection.close()
     return HandshakeResult(server_result, client_result, rounds, tracer.traces if tracer else [])
 
 
-def _open_side(config, mode, end, behaviour, tracer, server_name, result, sides) -> Connection | None:
+def _open_side(config, mode, end, behaviour, tracer, options, result, sides) -> Connection | None:
     if behaviour is not None and behaviour.raw is not None:
         end.send(behaviour.raw)
         {"close": end.close, "reset": end.reset, "silent": lambda: None}[behaviour.then]()
         result.aborted = True
         return None
-    connection = Connection(config, mode, io=end, server_name=server_name,
-                            trace=tracer if tracer is not None else False)
+    connection = Connection(config, mode, io=end, trace=tracer if tracer is not None else False, **options)
     if isinstance(end, _AbortingEnd):
         end.connection = connection
     result.trace = connection.trace
     sides.append((connection, end, result))
     return connection
+
+
+def _collect_session(client: Connection) -> bytes | None:
+    """Read post-handshake messages (TLS 1.3 NewSessionTicket), then the resumable session."""
+    try:
+        client.recv(1)
+    except BlockedError:
+        pass  # the normal case: every post-handshake message has been read
+    return client.session
 
 
 def _drive(sides: list, max_rounds: int) -> int:
@@ -231,6 +244,7 @@ def _step(connection: Connection, end: PipeEnd, result: SideResult) -> bool:
         result.error = exc
         result.aborted = isinstance(end, _AbortingEnd) and end.aborted
         result.facts = None
+        _hang_up(connection, end)
         return True
     if blocked is Blocked.NOT_BLOCKED:
         result.facts = connection.facts()
@@ -238,6 +252,16 @@ def _step(connection: Connection, end: PipeEnd, result: SideResult) -> bool:
             connection.trace.on_success(result.facts)
         return True
     return (end.sent, len(end.inbox)) != before
+
+
+def _hang_up(connection: Connection, end: PipeEnd) -> None:
+    """What a real application does after a failed handshake: send the alert s2n queued, close."""
+    if not end.closed:
+        try:
+            connection.shutdown_send()
+        except S2NError:
+            pass  # the alert could not be sent (e.g. the peer already left); closing is all that is left
+        end.close()
 
 
 def _stalled(sides: list) -> None:
