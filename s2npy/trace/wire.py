@@ -62,7 +62,6 @@ _CHANGE_CIPHER_SPEC = 20
 _ALERT = 21
 _HANDSHAKE = 22
 _APPLICATION_DATA = 23
-_CLIENT_HELLO = 1
 _SERVER_HELLO = 2
 
 
@@ -356,19 +355,25 @@ _CERTIFICATE_REQUEST_EXTENSIONS: Mapping[int, _Decoder] = {
 
 
 def _extensions(reader: _Reader, decoders: Mapping[int, _Decoder]) -> dict[str, Any]:
-    """Read an extensions block: list their names and decode the ones in ``decoders``."""
+    """Read an extensions block: list their names and decode the ones in ``decoders``.
+
+    A garbled extension is noted as ``decode_error`` without hiding the others.
+    """
     block = reader.vector(2) if reader else _Reader(b"")
     found = []
     while block:
         found.append((block.uint(2), block.vector(2)))
     details: dict[str, Any] = {"extensions": [names.extension_name(code) for code, _ in found]}
     for code, body in found:
-        if code in decoders:
-            details.update(decoders[code](body))
+        decode = decoders.get(code)
+        try:
+            details.update(decode(body) if decode else {})
+        except ValueError as error:
+            details.setdefault("decode_error", f"{names.extension_name(code)}: {error}")
     return details
 
 
-def _client_hello(reader: _Reader, negotiated: _Negotiated) -> dict[str, Any]:
+def _client_hello(reader: _Reader, _negotiated: _Negotiated) -> dict[str, Any]:
     """Decode a ClientHello: what the client offers."""
     legacy_version = reader.uint(2)
     reader.take(32)
@@ -383,7 +388,7 @@ def _client_hello(reader: _Reader, negotiated: _Negotiated) -> dict[str, Any]:
     }
 
 
-def _server_hello(reader: _Reader, negotiated: _Negotiated) -> dict[str, Any]:
+def _server_hello(reader: _Reader, _negotiated: _Negotiated) -> dict[str, Any]:
     """Decode a ServerHello or HelloRetryRequest: what the server chose."""
     legacy_version = reader.uint(2)
     random = reader.take(32)
@@ -783,7 +788,7 @@ class WireSession:
         """Describe one handshake message and note what a ServerHello negotiated."""
         negotiated = self._negotiated
         name, details = parse_handshake_body(msg_type, body, negotiated.version, negotiated.cipher_suite)
-        if msg_type == _SERVER_HELLO and "decode_error" not in details:
+        if msg_type == _SERVER_HELLO and "cipher_suite" in details:
             self._negotiated = _Negotiated(details["version"], details["cipher_suite"])
         return HandshakeMessage(stream.direction, t, msg_type, name, len(body), details)
 
