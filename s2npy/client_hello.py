@@ -91,15 +91,18 @@ def _server_name(hello) -> str | None:
 
 
 def _fingerprint(hello, kind: str) -> str | None:
-    """JA3 (the MD5 as hex) or JA4 string; None when the build lacks the fingerprint API."""
+    """JA3 (MD5 hex) or JA4 fingerprint string; None when the build lacks the fingerprint API."""
     if not HAS_FINGERPRINT:
         return None
     fingerprint_type = lib.S2N_FINGERPRINT_JA3 if kind == "JA3" else lib.S2N_FINGERPRINT_JA4
-    buffer = ffi.new("uint8_t[]", 128)
-    size, str_size = ffi.new("uint32_t *"), ffi.new("uint32_t *")
-    if lib.s2n_client_hello_get_fingerprint_hash(hello, fingerprint_type, 128, buffer, size, str_size) < 0:
-        lib.s2n_errno_location()[0] = 0
-        return None
-    value = ffi.unpack(ffi.cast("char *", buffer), size[0])
-    return value.hex() if kind == "JA3" else value.decode("ascii", "replace")
-
+    holder = ffi.new("struct s2n_fingerprint **", lib.s2n_fingerprint_new(fingerprint_type))
+    try:
+        check(-1 if holder[0] == ffi.NULL else 0, f"computing {kind}")
+        check(lib.s2n_fingerprint_set_client_hello(holder[0], hello), f"computing {kind}")
+        size = ffi.new("uint32_t *")
+        check(lib.s2n_fingerprint_get_hash_size(holder[0], size), f"computing {kind}")
+        buffer = ffi.new("uint8_t[]", size[0])
+        check(lib.s2n_fingerprint_get_hash(holder[0], size[0], buffer, size), f"computing {kind}")
+        return ffi.unpack(ffi.cast("char *", buffer), size[0]).decode("ascii", "replace")
+    finally:
+        lib.s2n_fingerprint_free(holder)

@@ -56,7 +56,8 @@ class TransportBinding:
             count = self.transport.recv_into(ffi.buffer(buf, length))
         except BaseException as exc:  # noqa: BLE001 - handed back through s2n, re-raised
             return self._fail(exc)
-        if count and self.tap is not None:
+        if self.tap is not None:
+            # An empty chunk tells the trace that the peer ended its stream (EOF).
             self.tap("in", ffi.buffer(buf, count)[:])
         return count
 

@@ -1,14 +1,15 @@
 """Declarations from ``s2n/unstable/fingerprint.h``: JA3/JA4 of a ClientHello."""
 
 INCLUDES = "#include <s2n/unstable/fingerprint.h>\n"
-PROBE = "s2n_client_hello_get_fingerprint_string"
+PROBE = "s2n_fingerprint_get_hash"
 
 CDEF = r"""
 typedef enum { S2N_FINGERPRINT_JA3, S2N_FINGERPRINT_JA4, ... } s2n_fingerprint_type;
-int s2n_client_hello_get_fingerprint_hash(struct s2n_client_hello *ch,
-        s2n_fingerprint_type type, uint32_t max_hash_size,
-        uint8_t *hash, uint32_t *hash_size, uint32_t *str_size);
-int s2n_client_hello_get_fingerprint_string(struct s2n_client_hello *ch,
-        s2n_fingerprint_type type, uint32_t max_size,
-        uint8_t *output, uint32_t *output_size);
+struct s2n_fingerprint;
+struct s2n_fingerprint *s2n_fingerprint_new(s2n_fingerprint_type type);
+int s2n_fingerprint_free(struct s2n_fingerprint **fingerprint);
+int s2n_fingerprint_set_client_hello(struct s2n_fingerprint *fingerprint, struct s2n_client_hello *ch);
+int s2n_fingerprint_get_hash_size(const struct s2n_fingerprint *fingerprint, uint32_t *size);
+int s2n_fingerprint_get_hash(struct s2n_fingerprint *fingerprint,
+        uint32_t max_output_size, uint8_t *output, uint32_t *output_size);
 """

@@ -1,0 +1,272 @@
+"""Connection over real sockets and real peers: Python ssl, openssl s_server / s_client.
+
+Also callbacks (client hello, verify host, key log, transport) raising: the
+original exception must reach the caller, chained, and the handshake must fail.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+import threading
+
+import pytest
+
+import s2npy
+from s2npy import Behaviour, Blocked
+
+
+def _python_ssl_server(pki_files, request_cert: bool = False) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki_files["server"], pki_files["server_key"])
+    if request_cert:
+        context.verify_mode = ssl.CERT_OPTIONAL
+        context.load_verify_locations(pki_files["ca"])
+    return context
+
+
+def _run_in_thread(target, *args):
+    outcome = {}
+
+    def runner():
+        try:
+            outcome["value"] = target(*args)
+        except BaseException as exc:  # noqa: BLE001 - reported to the test
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=runner, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_s2npy_client_against_python_ssl_server(pki_files, client_config):
+    server_sock, client_sock = socket.socketpair()
+    context = _python_ssl_server(pki_files)
+
+    def serve():
+        with context.wrap_socket(server_sock, server_side=True) as tls:
+            tls.sendall(tls.recv(100).upper())
+            return tls.version()
+
+    thread, outcome = _run_in_thread(serve)
+    with s2npy.Connection(client_config(), "client", io=client_sock, server_name="localhost") as conn:
+        facts = conn.negotiate()
+        conn.sendall(b"hello s2n")
+        assert conn.recv(100) == b"HELLO S2N"
+    thread.join(10)
+    assert outcome.get("value") == facts.protocol == "TLSv1.3"
+    client_sock.close()
+
+
+def test_s2npy_server_against_python_ssl_client_with_cert(pki_files, server_config, pki):
+    server_sock, client_sock = socket.socketpair()
+    context = ssl.create_default_context(cafile=str(pki_files["ca"]))
+    context.load_cert_chain(pki_files["client"], pki_files["client_key"])
+
+    def client():
+        with context.wrap_socket(client_sock, server_hostname="localhost") as tls:
+            tls.sendall(b"ping")
+            return tls.recv(100)
+
+    thread, outcome = _run_in_thread(client)
+    with s2npy.Connection(server_config(cert_auth="required"), "server", io=server_sock) as conn:
+        facts = conn.negotiate()
+        assert conn.recv(100) == b"ping"
+        conn.sendall(b"pong")
+        assert facts.client_cert_chain[0] == pki.client.certificate()
+        conn.shutdown_send()
+    thread.join(10)
+    assert outcome.get("value") == b"pong", outcome
+    server_sock.close()
+
+
+def test_recv_into_and_bulk_transfer_over_socketpair(server_config, client_config):
+    server_sock, client_sock = socket.socketpair()
+    payload = bytes(range(256)) * 4096  # 1 MiB
+
+    def serve():
+        with s2npy.Connection(server_config(), "server", io=server_sock, prefer="throughput") as conn:
+            conn.negotiate()
+            conn.sendall(payload)
+            conn.shutdown()
+
+    thread, outcome = _run_in_thread(serve)
+    received = bytearray()
+    buffer = bytearray(65536)
+    with s2npy.Connection(client_config(), "client", io=client_sock, server_name="localhost") as conn:
+        conn.negotiate()
+        while True:
+            count = conn.recv_into(buffer)
+            if count == 0:
+                break
+            received += buffer[:count]
+        conn.shutdown()
+    thread.join(10)
+    assert "error" not in outcome, outcome
+    assert bytes(received) == payload
+
+
+def test_non_blocking_socket_raises_want_read(server_config, client_config):
+    server_sock, client_sock = socket.socketpair()
+    client_sock.setblocking(False)
+    conn = s2npy.Connection(client_config(), "client", io=client_sock, server_name="localhost")
+    with pytest.raises(s2npy.WantReadError) as info:
+        conn.negotiate()
+    assert isinstance(info.value, s2npy.BlockedError) and isinstance(info.value, OSError)
+    assert conn.try_negotiate() is Blocked.ON_READ
+    conn.close()
+    server_sock.close()
+    client_sock.close()
+
+
+def test_use_after_close_and_double_close(client_config):
+    conn = s2npy.Connection(client_config(), "client")
+    conn.close()
+    conn.close()
+    with pytest.raises(s2npy.UsageError, match="closed"):
+        conn.send(b"x")
+
+
+def test_send_before_negotiate_is_an_error(client_config):
+    server_sock, client_sock = socket.socketpair()
+    with s2npy.Connection(client_config(), "client", io=client_sock, server_name="localhost") as conn:
+        with pytest.raises(s2npy.S2NError):
+            conn.send(b"too early")
+    server_sock.close()
+    client_sock.close()
+
+
+def test_s2npy_server_against_openssl_s_client(server_config, pki_files):
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    client = subprocess.Popen(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost",
+         "-CAfile", str(pki_files["ca"]), "-verify_return_error", "-quiet"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    listener.settimeout(10)
+    sock, _ = listener.accept()
+    sock.settimeout(None)
+    with s2npy.Connection(server_config(), "server", io=sock) as conn:
+        facts = conn.negotiate()
+        client.stdin.write(b"from openssl\n")
+        client.stdin.flush()
+        assert conn.recv(100) == b"from openssl\n"
+        conn.sendall(b"from s2n\n")
+        conn.shutdown_send()
+    out, err = client.communicate(timeout=10)
+    assert b"from s2n" in out, err
+    assert facts.protocol == "TLSv1.3"
+    sock.close()
+    listener.close()
+
+
+def test_s2npy_client_against_openssl_s_server(client_config, pki_files):
+    port = _free_port()
+    server = subprocess.Popen(
+        ["openssl", "s_server", "-accept", str(port), "-cert", str(pki_files["server"]),
+         "-key", str(pki_files["server_key"]), "-tls1_2", "-naccept", "1", "-quiet"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        sock = _connect_retrying(port)
+        with s2npy.Connection(client_config(), "client", io=sock, server_name="localhost") as conn:
+            facts = conn.negotiate()
+            conn.sendall(b"hi openssl\n")
+        assert facts.protocol == "TLSv1.2"
+        sock.close()
+        out, _ = server.communicate(timeout=10)
+        assert b"hi openssl" in out
+    finally:
+        server.kill()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _connect_retrying(port: int) -> socket.socket:
+    import time
+
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=10)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+class Boom(Exception):
+    """Raised by test callbacks."""
+
+
+def test_client_hello_callback_exception_reaches_caller(pki, client_config):
+    def callback(connection, hello):
+        raise Boom("rejected by policy")
+
+    server = s2npy.Config(certificates=[(pki.server.cert, pki.server.key)], client_hello_callback=callback)
+    result = s2npy.handshake(server, client_config(), server_name="localhost")
+    assert isinstance(result.server.error, Boom)
+    assert isinstance(result.server.error.__cause__, s2npy.S2NError)
+    assert "client hello callback" in str(result.server.error.__cause__)
+
+
+def test_verify_host_callback_exception(server_config, client_config):
+    def verify(name):
+        raise Boom("verify exploded")
+
+    result = s2npy.handshake(server_config(), client_config(verify_host=verify), server_name="localhost")
+    assert isinstance(result.client.error, Boom)
+
+
+def test_key_log_callback_exception(server_config, client_config):
+    def log(connection, line):
+        raise Boom("cannot log")
+
+    result = s2npy.handshake(server_config(), client_config(key_log=log), server_name="localhost")
+    assert isinstance(result.client.error, Boom)
+    assert not result.ok
+
+
+def test_transport_exception_reaches_caller(server_config):
+    class BrokenTransport:
+        def recv_into(self, buffer):
+            raise Boom("transport bug")
+
+        def send(self, data):
+            raise Boom("transport bug")
+
+    conn = s2npy.Connection(server_config(), "server", io=BrokenTransport())
+    with pytest.raises(Boom):
+        conn.negotiate()
+    conn.close()
+
+
+def test_client_hello_callback_changes_cert_auth_per_connection(pki, client_config):
+    seen = []
+
+    def ask_only_api_clients(connection, hello):
+        seen.append(hello)
+        if "h2" not in hello.alpn:
+            connection.set_cert_auth("optional")
+
+    server = s2npy.Config(certificates=[(pki.server.cert, pki.server.key)], trust=pki.ca.cert,
+                          client_hello_callback=ask_only_api_clients)
+    browser_like = s2npy.handshake(server, client_config(alpn=["h2", "http/1.1"]), server_name="localhost",
+                                   client=Behaviour(abort_at="CLIENT_CERT"))
+    api_client = s2npy.handshake(server, client_config(), server_name="localhost")
+    assert browser_like.ok, browser_like.error
+    assert "CLIENT_AUTH" not in browser_like.server.facts.handshake_type
+    assert api_client.ok and "CLIENT_AUTH" in api_client.server.facts.handshake_type
+    assert seen[0].server_name == "localhost" and seen[0].alpn == ["h2", "http/1.1"]
+    assert seen[0].ja4 and len(seen[0].ja3) == 32
+    assert "TLS_AES_128_GCM_SHA256" in seen[0].cipher_suites
+
+
+def test_versions_reports_pin_and_libcrypto():
+    info = s2npy.versions()
+    assert info["s2n_source"].startswith("awscrt 0.38.0")
+    assert "AWS-LC" in info["libcrypto"]
