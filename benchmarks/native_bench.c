@@ -1,0 +1,452 @@
+/*
+ * native_bench: the native ceiling for s2npy's benchmarks.
+ *
+ * The same workloads as benchmarks/py_bench.py, written directly against the
+ * libs2n.a / libcrypto.a that build_s2n.py built. benchmarks/run.py compiles and
+ * runs it; it prints one JSON object on stdout.
+ *
+ *   native_bench WORKLOAD key=value...
+ *
+ * WORKLOAD: handshake | memory_handshake | bulk | idle_rss | rss_growth
+ * keys: cert, key, ca (PEM files), policy, seconds, pairs, resume (0/1),
+ *       chunk, total (bytes), count.
+ *
+ * A socket handshake uses a fresh socketpair: a server pthread per pair takes
+ * the server end through a pipe, negotiates, and acknowledges through another
+ * pipe; the client thread negotiates its end and waits for the ack. Python's
+ * contestants do exactly the same with threads and queues.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <s2n.h>
+
+#define MAX_PAIRS 8
+#define MEM_CAPACITY (1 << 17)
+
+static const char *opt_cert, *opt_key, *opt_ca, *opt_policy = "default_tls13";
+static double opt_seconds = 1.0;
+static long opt_pairs = 1, opt_resume = 0, opt_chunk = 65536, opt_total = 1 << 24, opt_count = 1000;
+
+static struct s2n_config *server_config, *client_config;
+static uint8_t session[8192];
+static int session_length;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "native_bench: %s failed: %s (%s)\n", what, s2n_strerror(s2n_errno, "EN"),
+            s2n_strerror_debug(s2n_errno, "EN"));
+    exit(1);
+}
+
+#define CHECK(call, what) \
+    do { \
+        if ((call) < 0) die(what); \
+    } while (0)
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static long rss_kib(void)
+{
+    long pages = 0, resident = 0;
+    FILE *statm = fopen("/proc/self/statm", "r");
+    if (statm == NULL || fscanf(statm, "%ld %ld", &pages, &resident) != 2) {
+        perror("reading /proc/self/statm");
+        exit(1);
+    }
+    fclose(statm);
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *file = fopen(path, "rb");
+    if (file == NULL) {
+        perror(path);
+        exit(1);
+    }
+    char *data = calloc(1, 1 << 16);
+    size_t length = fread(data, 1, (1 << 16) - 1, file);
+    data[length] = 0;
+    fclose(file);
+    return data;
+}
+
+static void make_configs(void)
+{
+    char *cert = read_file(opt_cert), *key = read_file(opt_key), *ca = read_file(opt_ca);
+    struct s2n_cert_chain_and_key *chain = s2n_cert_chain_and_key_new();
+    CHECK(s2n_cert_chain_and_key_load_pem(chain, cert, key), "loading certificate");
+    server_config = s2n_config_new();
+    client_config = s2n_config_new();
+    CHECK(s2n_config_add_cert_chain_and_key_to_store(server_config, chain), "adding certificate");
+    CHECK(s2n_config_wipe_trust_store(client_config), "wiping trust store");
+    CHECK(s2n_config_add_pem_to_trust_store(client_config, ca), "adding trust");
+    struct s2n_config *both[] = { server_config, client_config };
+    for (int i = 0; i < 2; i++) {
+        CHECK(s2n_config_set_cipher_preferences(both[i], opt_policy), "setting policy");
+        if (opt_resume) {
+            CHECK(s2n_config_set_session_tickets_onoff(both[i], 1), "enabling tickets");
+        }
+    }
+    if (opt_resume) {
+        uint8_t name[] = "native-bench", ticket_key[32] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+        CHECK(s2n_config_add_ticket_crypto_key(server_config, name, sizeof(name) - 1, ticket_key,
+                      sizeof(ticket_key), 0),
+                "adding ticket key");
+    }
+}
+
+static struct s2n_connection *new_connection(s2n_mode mode, int fd)
+{
+    struct s2n_connection *conn = s2n_connection_new(mode);
+    if (conn == NULL) die("s2n_connection_new");
+    CHECK(s2n_connection_set_config(conn, mode == S2N_SERVER ? server_config : client_config), "set config");
+    CHECK(s2n_connection_set_blinding(conn, S2N_SELF_SERVICE_BLINDING), "set blinding");
+    if (mode == S2N_CLIENT) {
+        CHECK(s2n_set_server_name(conn, "localhost"), "set server name");
+        if (opt_resume && session_length > 0) {
+            CHECK(s2n_connection_set_session(conn, session, session_length), "set session");
+        }
+    }
+    if (fd >= 0) CHECK(s2n_connection_set_fd(conn, fd), "set fd");
+    return conn;
+}
+
+static void negotiate(struct s2n_connection *conn)
+{
+    s2n_blocked_status blocked;
+    CHECK(s2n_negotiate(conn, &blocked), "s2n_negotiate");
+}
+
+static void *negotiate_thread(void *conn)
+{
+    negotiate(conn);
+    return NULL;
+}
+
+/* --- one client/server pair over fresh socketpairs -------------------------- */
+
+struct pair {
+    int to_server[2], from_server[2];
+    pthread_t server;
+    long count;
+    struct s2n_connection **kept; /* idle_rss: keep both ends established */
+};
+
+static void server_loop_body(struct pair *pair, int fd, long index)
+{
+    struct s2n_connection *conn = new_connection(S2N_SERVER, fd);
+    negotiate(conn);
+    if (pair->kept != NULL) {
+        pair->kept[2 * index] = conn;
+    } else {
+        s2n_connection_free(conn);
+        close(fd);
+    }
+}
+
+static void *server_thread(void *arg)
+{
+    struct pair *pair = arg;
+    int fd;
+    for (long index = 0; read(pair->to_server[0], &fd, sizeof(fd)) == sizeof(fd) && fd >= 0; index++) {
+        server_loop_body(pair, fd, index);
+        char ack = 1;
+        if (write(pair->from_server[1], &ack, 1) != 1) die("ack");
+    }
+    return NULL;
+}
+
+static void start_pair(struct pair *pair)
+{
+    if (pipe(pair->to_server) || pipe(pair->from_server)) die("pipe");
+    pthread_create(&pair->server, NULL, server_thread, pair);
+}
+
+static void stop_pair(struct pair *pair)
+{
+    int stop = -1;
+    if (write(pair->to_server[1], &stop, sizeof(stop)) != sizeof(stop)) die("stop");
+    pthread_join(pair->server, NULL);
+}
+
+/* One handshake; returns the established client connection (fd in *client_fd). */
+static struct s2n_connection *pair_handshake(struct pair *pair, int *client_fd)
+{
+    int fds[2];
+    char ack;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds)) die("socketpair");
+    if (write(pair->to_server[1], &fds[0], sizeof(fds[0])) != sizeof(fds[0])) die("handing over");
+    struct s2n_connection *conn = new_connection(S2N_CLIENT, fds[1]);
+    negotiate(conn);
+    if (read(pair->from_server[0], &ack, 1) != 1) die("waiting for the server");
+    *client_fd = fds[1];
+    return conn;
+}
+
+static void *client_thread(void *arg)
+{
+    struct pair *pair = arg;
+    double deadline = now() + opt_seconds;
+    start_pair(pair);
+    while (now() < deadline) {
+        int fd;
+        struct s2n_connection *conn = pair_handshake(pair, &fd);
+        if (opt_resume && !s2n_connection_is_session_resumed(conn)) die("resumption (not resumed)");
+        s2n_connection_free(conn);
+        close(fd);
+        pair->count++;
+    }
+    stop_pair(pair);
+    return NULL;
+}
+
+/* A first full handshake whose client reads the TLS 1.3 ticket (sent after the handshake). */
+static void prime_session(void)
+{
+    int fds[2];
+    uint8_t byte = 0;
+    s2n_blocked_status blocked;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds)) die("socketpair");
+    struct s2n_connection *server = new_connection(S2N_SERVER, fds[0]);
+    struct s2n_connection *client = new_connection(S2N_CLIENT, fds[1]);
+    pthread_t thread;
+    pthread_create(&thread, NULL, negotiate_thread, server);
+    negotiate(client);
+    pthread_join(thread, NULL);
+    CHECK(s2n_send(server, &byte, 1, &blocked), "sending a byte");
+    CHECK(s2n_recv(client, &byte, 1, &blocked), "receiving the ticket");
+    session_length = s2n_connection_get_session_length(client);
+    CHECK(s2n_connection_get_session(client, session, sizeof(session)), "reading session");
+    s2n_connection_free(server);
+    s2n_connection_free(client);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+static void run_handshakes(void)
+{
+    struct pair pairs[MAX_PAIRS] = { 0 };
+    pthread_t clients[MAX_PAIRS];
+    if (opt_resume) prime_session();
+    double start = now();
+    for (long i = 0; i < opt_pairs; i++) pthread_create(&clients[i], NULL, client_thread, &pairs[i]);
+    long total = 0;
+    for (long i = 0; i < opt_pairs; i++) {
+        pthread_join(clients[i], NULL);
+        total += pairs[i].count;
+    }
+    printf("{\"value\": %.3f, \"count\": %ld}\n", total / (now() - start), total);
+}
+
+/* --- in memory ------------------------------------------------------------------ */
+
+struct mem_pipe {
+    uint8_t data[MEM_CAPACITY];
+    size_t start, end;
+};
+
+static int mem_recv(void *ctx, uint8_t *buf, uint32_t len)
+{
+    struct mem_pipe *pipe = ctx;
+    if (pipe->start == pipe->end) {
+        errno = EAGAIN;
+        return -1;
+    }
+    size_t count = pipe->end - pipe->start < len ? pipe->end - pipe->start : len;
+    memcpy(buf, pipe->data + pipe->start, count);
+    pipe->start += count;
+    if (pipe->start == pipe->end) pipe->start = pipe->end = 0;
+    return (int)count;
+}
+
+static int mem_send(void *ctx, const uint8_t *buf, uint32_t len)
+{
+    struct mem_pipe *pipe = ctx;
+    if (pipe->end + len > MEM_CAPACITY) die("memory pipe overflow");
+    memcpy(pipe->data + pipe->end, buf, len);
+    pipe->end += len;
+    return (int)len;
+}
+
+static int step(struct s2n_connection *conn)
+{
+    s2n_blocked_status blocked;
+    if (s2n_negotiate(conn, &blocked) == S2N_SUCCESS) return 1;
+    if (s2n_error_get_type(s2n_errno) != S2N_ERR_T_BLOCKED) die("s2n_negotiate (memory)");
+    return 0;
+}
+
+static void run_memory_handshakes(void)
+{
+    static struct mem_pipe to_client, to_server;
+    long count = 0;
+    double start = now(), deadline = start + opt_seconds;
+    while (now() < deadline) {
+        struct s2n_connection *server = new_connection(S2N_SERVER, -1);
+        struct s2n_connection *client = new_connection(S2N_CLIENT, -1);
+        s2n_connection_set_recv_cb(server, mem_recv);
+        s2n_connection_set_send_cb(server, mem_send);
+        s2n_connection_set_recv_ctx(server, &to_server);
+        s2n_connection_set_send_ctx(server, &to_client);
+        s2n_connection_set_recv_cb(client, mem_recv);
+        s2n_connection_set_send_cb(client, mem_send);
+        s2n_connection_set_recv_ctx(client, &to_client);
+        s2n_connection_set_send_ctx(client, &to_server);
+        int client_done = 0, server_done = 0;
+        while (!(client_done && server_done)) {
+            client_done = client_done || step(client);
+            server_done = server_done || step(server);
+        }
+        s2n_connection_free(server);
+        s2n_connection_free(client);
+        count++;
+    }
+    printf("{\"value\": %.3f, \"count\": %ld}\n", count / (now() - start), count);
+}
+
+/* --- bulk ------------------------------------------------------------------------- */
+
+static void *bulk_receiver(void *arg)
+{
+    struct s2n_connection *conn = arg;
+    static uint8_t buffer[1 << 16];
+    s2n_blocked_status blocked;
+    for (long received = 0; received < opt_total;) {
+        ssize_t count = s2n_recv(conn, buffer, sizeof(buffer), &blocked);
+        if (count <= 0) die("s2n_recv");
+        received += count;
+    }
+    return NULL;
+}
+
+static void run_bulk(void)
+{
+    int fds[2];
+    pthread_t thread;
+    s2n_blocked_status blocked;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds)) die("socketpair");
+    struct s2n_connection *server = new_connection(S2N_SERVER, fds[0]);
+    struct s2n_connection *client = new_connection(S2N_CLIENT, fds[1]);
+    CHECK(s2n_connection_prefer_throughput(server), "prefer throughput");
+    CHECK(s2n_connection_prefer_throughput(client), "prefer throughput");
+    pthread_create(&thread, NULL, negotiate_thread, server);
+    negotiate(client);
+    pthread_join(thread, NULL);
+    uint8_t *chunk = calloc(1, opt_chunk);
+    double start = now();
+    pthread_create(&thread, NULL, bulk_receiver, server);
+    for (long sent = 0; sent < opt_total;) {
+        for (long offset = 0; offset < opt_chunk;) {
+            ssize_t count = s2n_send(client, chunk + offset, opt_chunk - offset, &blocked);
+            if (count < 0) die("s2n_send");
+            offset += count;
+        }
+        sent += opt_chunk;
+    }
+    pthread_join(thread, NULL);
+    double elapsed = now() - start;
+    printf("{\"value\": %.3f}\n", opt_total / elapsed / 1e6);
+}
+
+/* --- memory -------------------------------------------------------------------------- */
+
+static void raise_fd_limit(void)
+{
+    struct rlimit limit;
+    getrlimit(RLIMIT_NOFILE, &limit);
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+}
+
+static void run_idle_rss(void)
+{
+    struct pair pair = { 0 };
+    int fd;
+    raise_fd_limit();
+    pair.kept = calloc(2 * (opt_count + 8), sizeof(*pair.kept));
+    start_pair(&pair);
+    for (int i = 0; i < 8; i++) pair.kept[2 * i + 1] = pair_handshake(&pair, &fd); /* warm-up */
+    long before = rss_kib();
+    for (long i = 8; i < opt_count + 8; i++) pair.kept[2 * i + 1] = pair_handshake(&pair, &fd);
+    long after = rss_kib();
+    stop_pair(&pair);
+    printf("{\"value\": %.3f, \"connections\": %ld}\n", (after - before) / (2.0 * opt_count), 2 * opt_count);
+}
+
+static void run_rss_growth(void)
+{
+    struct pair pair = { 0 };
+    long first = 0;
+    start_pair(&pair);
+    for (long i = 1; i <= opt_count; i++) {
+        int fd;
+        struct s2n_connection *conn = pair_handshake(&pair, &fd);
+        s2n_connection_free(conn);
+        close(fd);
+        if (i == opt_count / 10) first = rss_kib();
+    }
+    long last = rss_kib();
+    stop_pair(&pair);
+    printf("{\"value\": %ld, \"rss_kib\": %ld}\n", last - first, last);
+}
+
+static void parse(int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++) {
+        char *value = strchr(argv[i], '=');
+        if (value == NULL) die("parsing arguments (key=value)");
+        *value++ = 0;
+        const char *key = argv[i];
+        if (!strcmp(key, "cert")) opt_cert = value;
+        else if (!strcmp(key, "key")) opt_key = value;
+        else if (!strcmp(key, "ca")) opt_ca = value;
+        else if (!strcmp(key, "policy")) opt_policy = value;
+        else if (!strcmp(key, "seconds")) opt_seconds = atof(value);
+        else if (!strcmp(key, "pairs")) opt_pairs = atol(value) < MAX_PAIRS ? atol(value) : MAX_PAIRS;
+        else if (!strcmp(key, "resume")) opt_resume = atol(value);
+        else if (!strcmp(key, "chunk")) opt_chunk = atol(value);
+        else if (!strcmp(key, "total")) opt_total = atol(value);
+        else if (!strcmp(key, "count")) opt_count = atol(value);
+        else if (strcmp(key, "trace")) die("parsing arguments (unknown key)");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: native_bench WORKLOAD key=value...\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    parse(argc, argv);
+    CHECK(s2n_init(), "s2n_init");
+    make_configs();
+    const char *workload = argv[1];
+    if (!strcmp(workload, "handshake")) run_handshakes();
+    else if (!strcmp(workload, "memory_handshake")) run_memory_handshakes();
+    else if (!strcmp(workload, "bulk")) run_bulk();
+    else if (!strcmp(workload, "idle_rss")) run_idle_rss();
+    else if (!strcmp(workload, "rss_growth")) run_rss_growth();
+    else {
+        fprintf(stderr, "native_bench: unknown workload %s\n", workload);
+        return 2;
+    }
+    return 0;
+}

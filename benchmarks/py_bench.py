@@ -1,0 +1,320 @@
+"""One benchmark measurement for a Python contestant (``s2npy`` or ``ssl``); prints JSON.
+
+    python benchmarks/py_bench.py CONTESTANT WORKLOAD key=value...
+
+The workloads and keys are those of ``native_bench.c`` (see there), plus
+``trace=1`` (s2npy only: ``Connection(trace=True)``). Both contestants run
+the same code through a small adapter, so the only difference is the library.
+A socket handshake uses a fresh ``socketpair``: a server thread per pair
+takes the server end from a queue, negotiates and acknowledges; the client
+thread negotiates its end and waits for the acknowledgement.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import resource
+import socket
+import ssl
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+PAGE_KIB = resource.getpagesize() // 1024
+
+
+def rss_kib() -> int:
+    """Resident set size of this process now, in KiB."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * PAGE_KIB
+
+
+class S2npyContestant:
+    """s2npy: Config/Connection over the fd fast path (or custom I/O when traced/in memory)."""
+
+    def __init__(self, opts: dict[str, str]) -> None:
+        import s2npy
+
+        self.s2npy = s2npy
+        self.trace = opts.get("trace") == "1"
+        tickets = opts.get("resume") == "1"
+        self.server_config = s2npy.Config(certificates=[(read(opts["cert"]), read(opts["key"]))],
+                                          policy=opts["policy"], session_tickets=tickets)
+        self.client_config = s2npy.Config(trust=read(opts["ca"]), system_trust=False, policy=opts["policy"],
+                                          session_tickets=tickets)
+        self.session: bytes | None = None
+
+    def server(self, io: Any, prefer: str | None = None) -> Any:
+        """A server connection on ``io``, handshake done."""
+        connection = self.s2npy.Connection(self.server_config, "server", io=io, trace=self.trace, prefer=prefer)
+        connection.negotiate()
+        return connection
+
+    def client(self, io: Any, prefer: str | None = None) -> Any:
+        """A client connection on ``io`` (resuming ``self.session`` if set), handshake done."""
+        connection = self.s2npy.Connection(self.client_config, "client", io=io, server_name="localhost",
+                                           trace=self.trace, session=self.session, prefer=prefer)
+        connection.negotiate()
+        return connection
+
+    def keep_session(self, client: Any) -> None:
+        self.session = client.session
+
+    @staticmethod
+    def resumed(client: Any) -> bool:
+        return client.facts().session_resumed
+
+    @staticmethod
+    def close(connection: Any, sock: socket.socket) -> None:
+        connection.close()
+        sock.close()
+
+    def memory_handshake(self) -> None:
+        """Both ends in this thread over an in-memory pipe."""
+        server_end, client_end = self.s2npy.memory_pipe()
+        server = self.s2npy.Connection(self.server_config, "server", io=server_end, trace=self.trace)
+        client = self.s2npy.Connection(self.client_config, "client", io=client_end, server_name="localhost",
+                                       trace=self.trace)
+        done = self.s2npy.Blocked.NOT_BLOCKED
+        client_done = server_done = False
+        while not (client_done and server_done):
+            client_done = client_done or client.try_negotiate() is done
+            server_done = server_done or server.try_negotiate() is done
+        server.close()
+        client.close()
+
+
+class SslContestant:
+    """Python's ssl module (OpenSSL): SSLContext.wrap_socket and SSLObject over MemoryBIO."""
+
+    def __init__(self, opts: dict[str, str]) -> None:
+        self.server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.server_context.load_cert_chain(opts["cert"], opts["key"])
+        self.server_context.set_ecdh_curve("prime256v1")
+        self.client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        self.client_context.load_verify_locations(opts["ca"])
+        if opts["policy"] == TLS12_POLICY:
+            self.client_context.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.session: ssl.SSLSession | None = None
+
+    def server(self, io: socket.socket, prefer: str | None = None) -> ssl.SSLSocket:
+        return self.server_context.wrap_socket(io, server_side=True)
+
+    def client(self, io: socket.socket, prefer: str | None = None) -> ssl.SSLSocket:
+        return self.client_context.wrap_socket(io, server_hostname="localhost", session=self.session)
+
+    def keep_session(self, client: ssl.SSLSocket) -> None:
+        self.session = client.session
+
+    @staticmethod
+    def resumed(client: ssl.SSLSocket) -> bool:
+        return client.session_reused
+
+    @staticmethod
+    def close(connection: ssl.SSLSocket, sock: socket.socket) -> None:
+        connection.close()
+
+    def memory_handshake(self) -> None:
+        to_server, to_client = ssl.MemoryBIO(), ssl.MemoryBIO()
+        server = self.server_context.wrap_bio(to_server, to_client, server_side=True)
+        client = self.client_context.wrap_bio(to_client, to_server, server_hostname="localhost")
+        client_done = server_done = False
+        while not (client_done and server_done):
+            client_done = client_done or _step(client)
+            server_done = server_done or _step(server)
+
+
+TLS12_POLICY = "20240501"
+
+
+def _step(endpoint: ssl.SSLObject) -> bool:
+    try:
+        endpoint.do_handshake()
+    except ssl.SSLWantReadError:
+        return False
+    return True
+
+
+def read(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+class Pair:
+    """A server thread fed with fresh socketpair ends; the caller is the client."""
+
+    def __init__(self, contestant: Any, keep: list | None = None) -> None:
+        self.contestant = contestant
+        self.keep = keep
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.acks: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while (sock := self.inbox.get()) is not None:
+            connection = self.contestant.server(sock)
+            if self.keep is not None:
+                self.keep.append((connection, sock))
+            else:
+                self.contestant.close(connection, sock)
+            self.acks.put(True)
+
+    def handshake(self) -> tuple[Any, socket.socket]:
+        """One full handshake over a fresh socketpair; returns the client side."""
+        server_sock, client_sock = socket.socketpair()
+        self.inbox.put(server_sock)
+        connection = self.contestant.client(client_sock)
+        self.acks.get()
+        return connection, client_sock
+
+    def handshake_and_close(self) -> None:
+        connection, sock = self.handshake()
+        self.contestant.close(connection, sock)
+
+    def stop(self) -> None:
+        self.inbox.put(None)
+        self.thread.join()
+
+
+def prime_session(contestant: Any) -> None:
+    """A full handshake whose client reads one byte, so it gets the TLS 1.3 ticket."""
+    server_sock, client_sock = socket.socketpair()
+    box: list = []
+    thread = threading.Thread(target=lambda: box.append(contestant.server(server_sock)))
+    thread.start()
+    client = contestant.client(client_sock)
+    thread.join()
+    box[0].send(b"x")
+    client.recv(1)
+    contestant.keep_session(client)
+    contestant.close(box[0], server_sock)
+    contestant.close(client, client_sock)
+
+
+def timed(work: Callable[[], None], seconds: float, threads: int = 1) -> dict:
+    """Run ``work`` in a loop on ``threads`` threads for ``seconds``; operations per second."""
+    counts = [0] * threads
+
+    def loop(index: int) -> None:
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            work_of[index]()
+            counts[index] += 1
+
+    work_of = [work() for _ in range(threads)]
+    start = time.perf_counter()
+    workers = [threading.Thread(target=loop, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return {"value": sum(counts) / (time.perf_counter() - start), "count": sum(counts)}
+
+
+def run_handshake(contestant: Any, opts: dict[str, str]) -> dict:
+    if opts.get("resume") == "1":
+        prime_session(contestant)
+    pairs: list[Pair] = []
+
+    def new_worker() -> Callable[[], None]:
+        pairs.append(Pair(contestant))
+        pair = pairs[-1]
+        if opts.get("resume") != "1":
+            return pair.handshake_and_close
+
+        def resume() -> None:
+            connection, sock = pair.handshake()
+            if not contestant.resumed(connection):
+                raise RuntimeError("the handshake was not resumed")
+            contestant.close(connection, sock)
+        return resume
+
+    result = timed(new_worker, float(opts["seconds"]), int(opts.get("pairs", "1")))
+    for pair in pairs:
+        pair.stop()
+    return result
+
+
+def run_memory_handshake(contestant: Any, opts: dict[str, str]) -> dict:
+    return timed(lambda: contestant.memory_handshake, float(opts["seconds"]))
+
+
+def run_bulk(contestant: Any, opts: dict[str, str]) -> dict:
+    """MB/s from client to server in ``chunk``-byte writes, ``total`` bytes, after one handshake."""
+    chunk, total = int(opts["chunk"]), int(opts["total"])
+    server_sock, client_sock = socket.socketpair()
+    box: list = []
+    thread = threading.Thread(target=lambda: box.append(contestant.server(server_sock, prefer="throughput")))
+    thread.start()
+    client = contestant.client(client_sock, prefer="throughput")
+    thread.join()
+    server = box[0]
+
+    def receive() -> None:
+        buffer = bytearray(65536)
+        received = 0
+        while received < total:
+            count = server.recv_into(buffer)
+            if count <= 0:
+                raise RuntimeError("bulk receiver: connection closed early")
+            received += count
+
+    data = bytes(chunk)
+    start = time.perf_counter()
+    receiver = threading.Thread(target=receive)
+    receiver.start()
+    for _ in range(total // chunk):
+        client.sendall(data)
+    receiver.join()
+    return {"value": total / (time.perf_counter() - start) / 1e6}
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def run_idle_rss(contestant: Any, opts: dict[str, str]) -> dict:
+    """KiB of RSS per idle established connection (client and server ends both count)."""
+    raise_fd_limit()
+    count = int(opts["count"])
+    kept: list = []
+    pair = Pair(contestant, keep=kept)
+    clients = [pair.handshake() for _ in range(8)]  # warm-up: lazy initialisation is not per connection
+    before = rss_kib()
+    clients += [pair.handshake() for _ in range(count)]
+    after = rss_kib()
+    pair.stop()
+    return {"value": (after - before) / (2 * count), "connections": 2 * count}
+
+
+def run_rss_growth(contestant: Any, opts: dict[str, str]) -> dict:
+    """RSS growth (KiB) from 10% of ``count`` handshakes to the end of them."""
+    count = int(opts["count"])
+    pair = Pair(contestant)
+    first = 0
+    for index in range(1, count + 1):
+        pair.handshake_and_close()
+        if index == count // 10:
+            first = rss_kib()
+    last = rss_kib()
+    pair.stop()
+    return {"value": last - first, "rss_kib": last}
+
+
+CONTESTANTS = {"s2npy": S2npyContestant, "ssl": SslContestant}
+WORKLOADS = {"handshake": run_handshake, "memory_handshake": run_memory_handshake, "bulk": run_bulk,
+             "idle_rss": run_idle_rss, "rss_growth": run_rss_growth}
+
+
+def main(argv: list[str]) -> None:
+    contestant_name, workload, *pairs = argv
+    opts = dict(pair.split("=", 1) for pair in pairs)
+    result = WORKLOADS[workload](CONTESTANTS[contestant_name](opts), opts)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
