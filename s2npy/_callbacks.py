@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ._native import HAS_EVENTS, ffi, lib
 
@@ -76,33 +76,29 @@ def s2npy_verify_host_cb(host_name, length, data):
         return 0
 
 
-# --- client hello ---------------------------------------------------------------------
+# --- connection hooks: client hello, key log -------------------------------------------
+
+
+def _call_hook(conn_ptr, where: str, hook: Callable[["Connection"], None]) -> bool:
+    """Run ``hook(connection)``; on exception record it on the connection and report failure."""
+    connection = connection_of(conn_ptr)
+    try:
+        hook(connection)
+        return True
+    except BaseException as exc:  # noqa: BLE001 - re-raised by the connection
+        connection.record_callback_error(exc, where)
+        return False
 
 
 @ffi.def_extern(onerror=_fail_int)
 def s2npy_client_hello_cb(conn_ptr, ctx):
-    connection = connection_of(conn_ptr)
-    try:
-        connection.run_client_hello_callback()
-        return 0
-    except BaseException as exc:  # noqa: BLE001 - re-raised by the connection
-        connection.record_callback_error(exc, "client hello callback")
-        return -1
-
-
-# --- key log ---------------------------------------------------------------------------
+    return 0 if _call_hook(conn_ptr, "client hello callback", lambda c: c.run_client_hello_callback()) else -1
 
 
 @ffi.def_extern(onerror=_fail_int)
 def s2npy_key_log_cb(ctx, conn_ptr, logline, length):
-    connection = connection_of(conn_ptr)
     line = ffi.unpack(ffi.cast("char *", logline), length).decode("ascii", "replace")
-    try:
-        connection.on_key_log(line)
-        return 0
-    except BaseException as exc:  # noqa: BLE001 - re-raised by the connection
-        connection.record_callback_error(exc, "key log callback")
-        return -1
+    return 0 if _call_hook(conn_ptr, "key log callback", lambda c: c.on_key_log(line)) else -1
 
 
 class KeyLogFile:
@@ -130,19 +126,11 @@ if HAS_EVENTS:
 
     @ffi.def_extern(onerror=_fail_void)
     def s2npy_handshake_event_cb(conn_ptr, subscriber, event):
-        connection = connection_of(conn_ptr)
-        try:
-            connection.on_handshake_event(event)
-        except BaseException as exc:  # noqa: BLE001 - re-raised by the connection
-            connection.record_callback_error(exc, "handshake event callback")
+        _call_hook(conn_ptr, "handshake event callback", lambda c: c.on_handshake_event(event))
 
     @ffi.def_extern(onerror=_fail_void)
     def s2npy_checkpoint_cb(conn_ptr, subscriber, checkpoint):
-        connection = connection_of(conn_ptr)
-        try:
-            connection.on_checkpoint(checkpoint)
-        except BaseException as exc:  # noqa: BLE001 - re-raised by the connection
-            connection.record_callback_error(exc, "timing checkpoint callback")
+        _call_hook(conn_ptr, "timing checkpoint callback", lambda c: c.on_checkpoint(checkpoint))
 
 
 def io_errno(exc: BaseException) -> int:

@@ -7,6 +7,21 @@ import enum
 from ._native import lib
 
 
+def _parse(cls: type[enum.Enum], value: object, what: str):
+    """A member from itself or its value as a case-insensitive string; ConfigError otherwise."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        try:
+            return cls(value.strip().lower())
+        except ValueError:
+            pass
+    from .errors import ConfigError
+
+    choices = ", ".join(member.value for member in cls)
+    raise ConfigError(f"unknown {what} {value!r}: use one of {choices}")
+
+
 class CertAuth(enum.Enum):
     """Client certificate authentication: whether a server sends CertificateRequest.
 
@@ -21,16 +36,7 @@ class CertAuth(enum.Enum):
 
     @classmethod
     def parse(cls, value: "CertAuth | str") -> "CertAuth":
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, str):
-            try:
-                return cls(value.strip().lower())
-            except ValueError:
-                pass
-        from .errors import ConfigError
-
-        raise ConfigError(f"unknown cert auth {value!r}: use one of none, optional, required")
+        return _parse(cls, value, "cert auth")
 
     @property
     def c_value(self) -> int:
@@ -53,14 +59,7 @@ class Mode(enum.Enum):
 
     @classmethod
     def parse(cls, value: "Mode | str") -> "Mode":
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            from .errors import ConfigError
-
-            raise ConfigError(f"unknown mode {value!r}: use 'client' or 'server'") from None
+        return _parse(cls, value, "mode")
 
     @property
     def c_value(self) -> int:

@@ -75,7 +75,6 @@ def test_s2npy_server_against_python_ssl_client_with_cert(pki_files, server_conf
         assert conn.recv(100) == b"ping"
         conn.sendall(b"pong")
         assert facts.client_cert_chain[0] == pki.client.certificate()
-        conn.shutdown_send()
     thread.join(10)
     assert outcome.get("value") == b"pong", outcome
     server_sock.close()
@@ -165,19 +164,20 @@ def test_s2npy_client_against_openssl_s_server(client_config, pki_files):
     port = _free_port()
     server = subprocess.Popen(
         ["openssl", "s_server", "-accept", str(port), "-cert", str(pki_files["server"]),
-         "-key", str(pki_files["server_key"]), "-tls1_2", "-naccept", "1", "-quiet"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+         "-key", str(pki_files["server_key"]), "-tls1_2", "-naccept", "1", "-rev"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         sock = _connect_retrying(port)
         with s2npy.Connection(client_config(), "client", io=sock, server_name="localhost") as conn:
             facts = conn.negotiate()
             conn.sendall(b"hi openssl\n")
+            reply = conn.recv(100)
         assert facts.protocol == "TLSv1.2"
+        assert reply.startswith(b"lssnepo ih")  # s_server -rev answers each line reversed
         sock.close()
-        out, _ = server.communicate(timeout=10)
-        assert b"hi openssl" in out
     finally:
         server.kill()
+        server.communicate()
 
 
 def _free_port() -> int:
