@@ -48,10 +48,11 @@ def format_facts(facts: NegotiatedFacts) -> str:
         f"server chain:    {chain}"])
 
 
-def exchange(connection: Connection, request: bytes) -> bytes:
-    """Send the request, close our sending side, read until the server closes."""
+def exchange(connection: Connection, request: bytes, half_close: bool) -> bytes:
+    """Send the request (then close_notify if ``half_close``: an echo server waits for it); read until closed."""
     connection.sendall(request)
-    connection.shutdown_send()
+    if half_close:
+        connection.shutdown_send()
     reply = b""
     while data := connection.recv():
         reply += data
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             request = request.encode()
         if request is not None:
             try:
-                reply = exchange(connection, request)
+                reply = exchange(connection, request, half_close=not args.http_get)
             except (S2NError, OSError) as exc:
                 print(f"after the handshake: {exc}", file=sys.stderr)
                 return EXIT_FAILED

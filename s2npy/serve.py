@@ -29,6 +29,8 @@ from .rules import RULES, browser_signals, cert_auth_rule
 from .webapp import APPS
 
 IDLE_TIMEOUT = 300.0
+#: Seconds to wait for the peer's close_notify (closing with unread data would reset the connection).
+CLOSE_TIMEOUT = 2.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -119,7 +121,8 @@ class Server:
             sock.settimeout(IDLE_TIMEOUT)
             try:
                 self.log(f"{tag} {self.app(connection, self.args.ws_url)}")
-                connection.shutdown_send()
+                sock.settimeout(CLOSE_TIMEOUT)
+                connection.shutdown()
             except (OSError, RuntimeError) as exc:
                 self.log(f"{tag} after handshake: {type(exc).__name__}: {' '.join(str(exc).split())}")
             self.finish(number, connection)
