@@ -26,8 +26,11 @@ from .enums import CertAuth
 from .errors import ConfigError, ConfigInUseError, UsageError, check
 
 if TYPE_CHECKING:
+    import socket
+
     from .client_hello import ClientHello
     from .connection import Connection
+    from .socket import TLSSocket
 
 PemSource = Union[bytes, str, os.PathLike]
 DEFAULT_POLICY = "default_tls13"
@@ -366,6 +369,12 @@ class Config:
         check(lib.s2n_config_set_timing_checkpoint_cb(self.ptr, lib.s2npy_checkpoint_cb),
               "setting timing checkpoint callback")
         self.events = True
+
+    def wrap_socket(self, sock: socket.socket, **options: Any) -> TLSSocket:
+        """Wrap a socket in TLS with this config (see :func:`s2npy.socket.wrap_socket`)."""
+        from .socket import wrap_socket
+
+        return wrap_socket(self, sock, **options)
 
     def __repr__(self) -> str:
         cert_auth = self.cert_auth.value if self.cert_auth else "default"

@@ -277,7 +277,9 @@ class Connection:
             return
         self._io_binding.transport_error = None
         error.__cause__ = transport_error
-        if error.errno is None and isinstance(transport_error, OSError) and transport_error.errno:
+        # An alert is the cause even if a write failed first (EPIPE after the peer's alert and close).
+        if error.errno is None and error.alert is None and isinstance(transport_error, OSError) \
+                and transport_error.errno:
             error.errno = transport_error.errno
             error.errno_text = os.strerror(transport_error.errno)
 
@@ -317,8 +319,8 @@ class Connection:
 
     def send(self, data: Any) -> int:
         """Encrypt and send up to ``len(data)`` bytes; returns how many were taken."""
-        view = ffi.from_buffer(data)
-        result = lib.s2n_send(self.ptr, view, len(view), self._io_blocked)
+        with ffi.from_buffer(data) as view:  # released now, not by a GC that may tear the buffer first
+            result = lib.s2n_send(self.ptr, view, len(view), self._io_blocked)
         if result >= 0:
             self._raise_callback_error(None)
             return result
@@ -340,11 +342,11 @@ class Connection:
 
     def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
         """Receive into a writable buffer without an extra copy; 0 means the peer closed."""
-        target = ffi.from_buffer(buffer, require_writable=True)
-        size = nbytes or len(target)
-        if size > len(target):
-            raise UsageError("recv_into", message=f"nbytes={nbytes} exceeds the buffer size {len(target)}")
-        result = lib.s2n_recv(self.ptr, target, size, self._io_blocked)
+        with ffi.from_buffer(buffer, require_writable=True) as target:  # released now, see send()
+            size = nbytes or len(target)
+            if size > len(target):
+                raise UsageError("recv_into", message=f"nbytes={nbytes} exceeds the buffer size {len(target)}")
+            result = lib.s2n_recv(self.ptr, target, size, self._io_blocked)
         if result >= 0:
             self._raise_callback_error(None)
             return result
@@ -358,6 +360,11 @@ class Connection:
         blocked = Blocked(self._io_blocked[0])
         error = capture_error(operation, blocked=blocked, state_of=self._ptr)
         self._attach_transport_error(error)
+        if not isinstance(error, BlockedError):
+            # TLS 1.3 verdicts (e.g. certificate_required) arrive after the handshake: explain them too.
+            from .trace.diagnosis import diagnose
+
+            error.diagnosis = diagnose(error, self.trace)
         self._raise_callback_error(error)
         raise error
 
