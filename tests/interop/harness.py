@@ -284,7 +284,7 @@ class Failure:
     """How a cell must fail on the s2npy side, and why.
 
     ``exception`` and ``name`` are the s2npy exception class and s2n error
-    name; ``cause`` the :class:`~s2npy.trace.diagnosis.Diagnosis` cause the
+    name; ``alert`` the alert s2npy received (None: none); ``cause`` the :class:`~s2npy.trace.diagnosis.Diagnosis` cause the
     exception must carry; ``peer_alert`` the alert the peer must report
     receiving (None: the peer must report no alert).
     """
@@ -294,19 +294,22 @@ class Failure:
     cause: str
     reason: str
     peer_alert: str | None = None
+    alert: str | None = None
 
     def check(self, error: s2npy.S2NError | None) -> None:
         """Assert ``error`` is this failure, with a diagnosis naming the cause."""
         assert error is not None, f"expected {self.name} ({self.reason}), but it succeeded"
         assert isinstance(error, self.exception) and error.name == self.name, \
             f"expected {self.exception.__name__} {self.name}, got {type(error).__name__} {error.name}: {error}"
+        assert error.alert_name == self.alert, f"s2npy received alert {error.alert_name}, expected {self.alert}"
         assert error.diagnosis is not None, f"{error.name} carries no diagnosis: {error}"
         assert error.diagnosis.cause == self.cause, \
             f"diagnosis {error.diagnosis.cause!r} ({error.diagnosis.headline}), expected cause {self.cause!r}"
 
     def summary(self) -> str:
+        received = f", alert {self.alert}" if self.alert else ""
         alert = f"; peer sees alert {self.peer_alert}" if self.peer_alert else ""
-        return f"fails: {self.exception.__name__} {self.name} ({self.cause}){alert}"
+        return f"fails: {self.exception.__name__} {self.name} ({self.cause}{received}){alert}"
 
 
 def describe(error: s2npy.S2NError | None, ok: str = "ok") -> str:
@@ -428,3 +431,34 @@ def curl(port: int, files: dict, *, http: str, server_name: str = "localhost") -
     argv = ["curl", "-sS", "-v", "--max-time", str(int(TIMEOUT)), "--cacert", str(files["ca"]),
             "--resolve", f"{server_name}:{port}:127.0.0.1", f"--http{http}", f"https://{server_name}:{port}/"]
     return run_peer_client(argv)
+
+
+# --- peer servers ----------------------------------------------------------------------------
+# client_auth: "none" (no CertificateRequest), "request" (ask, accept none), "require".
+
+_OPENSSL_CLIENT_AUTH = {"none": [], "request": ["-verify", "1"], "require": ["-Verify", "1"]}
+_GNUTLS_CLIENT_AUTH = {"none": ["--disable-client-cert"], "request": [], "require": ["--require-client-cert"]}
+
+
+def openssl_server(files: dict, *, version: str | None = None, client_auth: str = "none",
+                   cert: str = "server", extra: tuple = ()) -> PeerServer:
+    """``openssl s_server -www`` (answers GET with a status page, then closes)."""
+    argv = ["openssl", "s_server", "-accept", "127.0.0.1:{port}", "-cert", str(files[cert]),
+            "-key", str(files[f"{cert}_key"]), "-CAfile", str(files["ca"]), "-www",
+            *_OPENSSL_CLIENT_AUTH[client_auth], *extra]
+    if version:
+        argv.append(f"-tls{version.replace('.', '_')}")
+    return PeerServer(argv)
+
+
+def gnutls_server(files: dict, *, version: str | None = None, client_auth: str = "none",
+                  cert: str = "server", extra: tuple = ()) -> PeerServer:
+    """``gnutls-serv --http`` (answers GET with a status page)."""
+    priority = f"NORMAL:-VERS-ALL:+VERS-TLS{version}" if version else "NORMAL"
+    argv = ["gnutls-serv", "-p", "{port}", "--http", "--x509certfile", str(files[cert]),
+            "--x509keyfile", str(files[f"{cert}_key"]), "--x509cafile", str(files["ca"]),
+            "--priority", priority, *_GNUTLS_CLIENT_AUTH[client_auth], *extra]
+    return PeerServer(argv)
+
+
+PEER_SERVERS = {"openssl": openssl_server, "gnutls": gnutls_server}
