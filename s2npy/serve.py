@@ -65,7 +65,7 @@ def server_config(args: argparse.Namespace) -> Config:
         rule = cert_auth_rule(args.cert_auth_rule, "required" if args.cert_auth == "required" else "optional")
     return Config(certificates=certificates, trust=trust, system_trust=False, cert_auth=args.cert_auth,
                   policy=args.policy, alpn=args.alpn, key_log=args.keylog or None,
-                  client_hello_callback=rule or (lambda connection, hello: None))
+                  client_hello_callback=rule or (lambda connection, hello: None), events=True)
 
 
 class Server:

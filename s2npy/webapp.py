@@ -4,8 +4,9 @@ Each app takes a finished :class:`~s2npy.Connection` (``recv``/``sendall``)
 and returns one line for the server log. The page shows how the connection
 was negotiated and, given a ``wss://`` URL, opens a WebSocket to it from the
 page's origin, sends a message and writes what happened into the element
-``#ws`` (``ws-echo:...``, ``ws-error`` or ``ws-closed:CODE``), so a headless
-browser's ``--dump-dom`` shows the cross-origin WebSocket's fate.
+``#ws`` (``ws-echo:...``, ``ws-error`` or ``ws-closed:CODE``) and reports it to
+its own server (``GET /report?ws=STATE``, logged), so the server log shows the
+cross-origin WebSocket's fate as the browser saw it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Callable
+from urllib.parse import unquote
 
 from .connection import Connection
 
@@ -28,9 +30,14 @@ const out = document.getElementById("ws");
 if (url) {{
   const ws = new WebSocket(url);
   ws.onopen = () => ws.send("hello from the page");
-  ws.onmessage = (event) => {{ out.textContent = "ws-echo:" + event.data; ws.close(); }};
-  ws.onerror = () => {{ out.textContent = "ws-error"; }};
-  ws.onclose = (event) => {{ if (out.textContent === "pending") out.textContent = "ws-closed:" + event.code; }};
+  const report = (state) => {{
+    if (out.textContent !== "pending") return;
+    out.textContent = state;
+    fetch("/report?ws=" + encodeURIComponent(state));
+  }};
+  ws.onmessage = (event) => {{ report("ws-echo:" + event.data); ws.close(); }};
+  ws.onerror = () => report("ws-error");
+  ws.onclose = (event) => report("ws-closed:" + event.code);
 }}
 </script></body></html>
 """
@@ -74,12 +81,14 @@ def respond(connection: Connection, head: bytes, ws_url: str | None) -> str:
             facts=html.escape(f"{facts.protocol} {facts.cipher}, ALPN {facts.alpn}, client certificate "
                               f"{'sent' if facts.client_cert_sent else 'not sent'}"),
             ws_state="pending" if ws_url else "not configured", ws_url=json.dumps(ws_url))
+    elif parts[1].startswith("/report?"):
+        status, body = "204 No Content", ""
     else:
         status, body = "404 Not Found", "not found\n"
     data = body.encode()
     connection.sendall(f"HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n"
                        f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode() + data)
-    return f"http: {parts[0]} {parts[1]} -> {status.split()[0]}"
+    return f"http: {parts[0]} {unquote(parts[1])} -> {status.split()[0]}"
 
 
 def websocket(connection: Connection, ws_url: str | None) -> str:
