@@ -27,7 +27,7 @@ import subprocess
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -284,7 +284,8 @@ class Failure:
     """How a cell must fail on the s2npy side, and why.
 
     ``exception`` and ``name`` are the s2npy exception class and s2n error
-    name; ``alert`` the alert s2npy received (None: none); ``cause`` the :class:`~s2npy.trace.diagnosis.Diagnosis` cause the
+    name; ``alert`` the alert s2npy received (None: none); ``cause`` the
+    :class:`~s2npy.trace.diagnosis.Diagnosis` cause the
     exception must carry; ``peer_alert`` the alert the peer must report
     receiving (None: the peer must report no alert).
     """
@@ -341,7 +342,7 @@ def openssl_client(port: int, files: dict, *, version: str, cert: str | None = N
 def gnutls_client(port: int, files: dict, *, version: str, cert: str | None = None,
                   alpn: str | None = None, server_name: str = "localhost") -> PeerResult:
     """``gnutls-cli`` limited to one TLS version, verifying against the test CA."""
-    argv = ["gnutls-cli", "-p", str(port), "127.0.0.1", "--sni-hostname", server_name,
+    argv = ["gnutls-cli", "-p", str(port), "127.0.0.1", "--sni-hostname", server_name, "--verify-hostname", server_name,
             "--x509cafile", str(files["ca"]), "--priority", f"NORMAL:-VERS-ALL:+VERS-TLS{version}"]
     if cert:
         argv += ["--x509certfile", str(files[cert]), "--x509keyfile", str(files[f"{cert}_key"])]
@@ -391,7 +392,7 @@ def tlslite_client(port: int, files: dict, *, version: str, cert: str | None = N
     with warnings.catch_warnings():  # tlslite.api imports the deprecated asyncore
         warnings.simplefilter("ignore", DeprecationWarning)
         from tlslite.api import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
-        from tlslite.errors import TLSError
+        from tlslite.errors import TLSError, TLSRemoteAlert
 
     settings = HandshakeSettings()
     settings.minVersion = settings.maxVersion = {"1.2": (3, 3), "1.3": (3, 4)}[version]
@@ -412,9 +413,10 @@ def tlslite_client(port: int, files: dict, *, version: str, cert: str | None = N
                 tls.handshakeClientCert(chain, key, settings=settings, serverName=server_name,
                                         alpn=[p.encode() for p in alpn.split(",")] if alpn else None)
                 return _read_to_eof(tls.read)
-            except TLSError as exc:
-                description = getattr(exc, "description", None)
-                raise OSError(f"{exc!r}" + (f" Received alert [{description}]" if description else "")) from exc
+            except TLSRemoteAlert as exc:
+                raise OSError(f"{exc!r} Received alert [{exc.description}]") from exc
+            except TLSError as exc:  # including TLSLocalAlert: an alert tlslite sent, not one it received
+                raise OSError(repr(exc)) from exc
     return _in_process(attempt, (OSError,))
 
 

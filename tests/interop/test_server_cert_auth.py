@@ -53,7 +53,8 @@ def test_client_certificate_grid(peer, cert_auth, client_cert, version, server_c
         result = PEER_CLIENTS[peer](server.port, pki_files, version=version, cert=client_cert)
     outcome = server.outcome
     cell.observed["peer saw"] = result.summary()
-    cell.observed["s2npy"] = describe(outcome.error, ok=f"ok, client cert used: {outcome.facts and outcome.facts.client_cert_sent}")
+    used = outcome.facts is not None and outcome.facts.client_cert_sent
+    cell.observed["s2npy"] = describe(outcome.error, ok=f"ok, client cert used: {used}")
     if failure is None:
         assert outcome.error is None, f"unexpected failure: {outcome.error}"
         assert result.ok, result.output
