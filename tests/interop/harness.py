@@ -395,7 +395,7 @@ def tlslite_client(port: int, files: dict, *, version: str, cert: str | None = N
         from tlslite.errors import TLSError, TLSRemoteAlert
 
     settings = HandshakeSettings()
-    settings.minVersion = settings.maxVersion = {"1.2": (3, 3), "1.3": (3, 4)}[version]
+    settings.minVersion = settings.maxVersion = {"1.1": (3, 2), "1.2": (3, 3), "1.3": (3, 4)}[version]
     # tlslite-ng 0.8.2 decides whether to compress its TLS 1.3 client Certificate from its own
     # ClientHello (which offers compression) instead of the server's CertificateRequest, so it
     # sends a CompressedCertificate s2n never asked for (S2N_ERR_BAD_MESSAGE). Do not compress.
@@ -420,19 +420,25 @@ def tlslite_client(port: int, files: dict, *, version: str, cert: str | None = N
     return _in_process(attempt, (OSError,))
 
 
+def curl_client(port: int, files: dict, *, version: str, cert: str | None = None,
+                alpn: str | None = None, server_name: str = "localhost") -> PeerResult:
+    """``curl -v`` limited to one TLS version; ``alpn`` "h2" or "http/1.1" picks the HTTP version."""
+    http = {"h2": "2", "http/1.1": "1.1", None: "1.1"}[alpn]
+    argv = ["curl", "-sS", "-v", "--max-time", str(int(TIMEOUT)), "--cacert", str(files["ca"]),
+            f"--tlsv{version}", "--tls-max", version, f"--http{http}",
+            "--resolve", f"{server_name}:{port}:127.0.0.1", f"https://{server_name}:{port}/"]
+    if cert:
+        argv += ["--cert", str(files[cert]), "--key", str(files[f"{cert}_key"])]
+    return run_peer_client(argv)
+
+
 PEER_CLIENTS = {
     "openssl": openssl_client,
     "gnutls": gnutls_client,
     "python-ssl": python_ssl_client,
     "tlslite-ng": tlslite_client,
+    "curl": curl_client,
 }
-
-
-def curl(port: int, files: dict, *, http: str, server_name: str = "localhost") -> PeerResult:
-    """``curl -v`` over HTTP ``http`` ("1.1" or "2") to the s2npy server."""
-    argv = ["curl", "-sS", "-v", "--max-time", str(int(TIMEOUT)), "--cacert", str(files["ca"]),
-            "--resolve", f"{server_name}:{port}:127.0.0.1", f"--http{http}", f"https://{server_name}:{port}/"]
-    return run_peer_client(argv)
 
 
 # --- peer servers ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 import s2npy
-from harness import Failure, PEER_CLIENTS, S2nServer, describe, openssl_client, openssl_server, s2npy_client
+from harness import PEER_CLIENTS, Failure, S2nServer, describe, openssl_client, openssl_server, s2npy_client
 
 POLICIES = ("default", "default_tls13", "20240501")
 TLS12_ONLY = "20240501"
@@ -39,7 +39,7 @@ def version_expectation(policy: str, peer: str, version: str) -> Failure | None:
 
 #: Peers and versions of the version grid; OpenSSL 3 needs security level 0 to speak TLS 1.1 at all.
 VERSION_CELLS = [(peer, version) for peer in ("openssl", "gnutls", "tlslite-ng") for version in ("1.2", "1.3")] \
-    + [("openssl", "1.1")]
+    + [("openssl", "1.1"), ("tlslite-ng", "1.1")]
 PEER_OPTIONS = {("openssl", "1.1"): dict(extra=("-cipher", "DEFAULT@SECLEVEL=0"))}
 
 

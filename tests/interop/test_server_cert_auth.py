@@ -36,7 +36,7 @@ EXPECTED = {
     ("required", "untrusted_client"): (UNTRUSTED, "the certificate does not chain to the trusted CA"),
 }
 CERT_LABELS = {None: "no cert", "client": "cert from trusted CA", "untrusted_client": "cert from untrusted CA"}
-GRID_PEERS = ("openssl", "gnutls", "python-ssl", "tlslite-ng")
+GRID_PEERS = ("openssl", "gnutls", "python-ssl", "tlslite-ng", "curl")
 
 
 @pytest.mark.parametrize("version", ["1.2", "1.3"])
