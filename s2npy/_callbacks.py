@@ -23,7 +23,15 @@ from ._native import HAS_EVENTS, ffi, lib
 if TYPE_CHECKING:
     from .connection import Connection
 
-orphan_errors = threading.local()
+
+
+class _OrphanErrors(threading.local):
+    """Per thread: the exception of a callback that could not be attributed (None if none)."""
+
+    error: BaseException | None = None
+
+
+orphan_errors = _OrphanErrors()
 
 
 def _remember_orphan(exc_type, exc_value, traceback) -> None:

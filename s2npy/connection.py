@@ -33,8 +33,8 @@ from . import _callbacks
 from ._native import c_string, ffi, lib
 from .config import Config, alpn_array
 from .enums import Blocked, CertAuth, Mode
-from .errors import BlockedError, S2NError, UsageError, blocked_error, capture_error, check
-from .facts import NegotiatedFacts, read_facts
+from .errors import BlockedError, S2NError, UsageError, blocked_error, capture_error, check, take_blocked
+from .facts import ChainViews, NegotiatedFacts, peer_cert_chain, read_facts
 from .io import Transport, TransportBinding
 
 if TYPE_CHECKING:
@@ -78,6 +78,7 @@ class Connection:
                              message=f"config must be an s2npy.Config, not {type(config).__name__}")
         self.mode = Mode.parse(mode)
         self._ptr = None
+        self._chain_views: ChainViews | None = None
         self.closed = False
         self._callback_error: BaseException | None = None
         self._callback_where = ""
@@ -139,7 +140,7 @@ class Connection:
             self._callback_where = where
 
     def _raise_callback_error(self, s2n_error: S2NError | None) -> None:
-        exc = self._callback_error or getattr(_callbacks.orphan_errors, "error", None)
+        exc = self._callback_error or _callbacks.orphan_errors.error
         if exc is None:
             return
         self._callback_error = None
@@ -236,7 +237,7 @@ class Connection:
 
     def set_session(self, session: bytes) -> None:
         """Client: resume the session saved from an earlier connection's ``session``."""
-        data = bytes(session)
+        data = bytes(memoryview(session))
         self._call(lib.s2n_connection_set_session(self.ptr, data, len(data)), "setting session for resumption",
                    hint="the session bytes must come from Connection.session of a compatible config")
 
@@ -264,11 +265,9 @@ class Connection:
             self._raise_callback_error(None)
             self._handshake_done = True
             return Blocked.NOT_BLOCKED
-        blocked = Blocked(self._blocked[0])
-        error = capture_error("handshake", blocked=blocked, state_of=ptr)
-        if isinstance(error, BlockedError) and self._callback_error is None:
-            return blocked
-        self._fail_handshake(error)
+        if self._callback_error is None and take_blocked():
+            return Blocked(self._blocked[0])
+        self._fail_handshake(capture_error("handshake", blocked=Blocked(self._blocked[0]), state_of=ptr))
 
     def _attach_transport_error(self, error: S2NError) -> None:
         """Chain the transport's own exception (e.g. BrokenPipeError) and take its errno."""
@@ -317,8 +316,15 @@ class Connection:
 
     # --- application data ---------------------------------------------------------------
 
+    def _require_handshake(self, operation: str) -> None:
+        """Application data before the handshake is a caller bug (s2n reports it as a cipher error)."""
+        if not lib.s2n_connection_handshake_complete(self.ptr):
+            raise UsageError(operation, message="the handshake is not complete",
+                             hint="call negotiate() first (and until it stops raising Want*Error)")
+
     def send(self, data: Any) -> int:
         """Encrypt and send up to ``len(data)`` bytes; returns how many were taken."""
+        self._require_handshake("send")
         with ffi.from_buffer(data) as view:  # released now, not by a GC that may tear the buffer first
             result = lib.s2n_send(self.ptr, view, len(view), self._io_blocked)
         if result >= 0:
@@ -329,7 +335,7 @@ class Connection:
     def sendall(self, data: Any) -> None:
         """Send all of ``data`` (blocking I/O), like ``socket.sendall``."""
         view = memoryview(data).cast("B")
-        sent = 0
+        sent = self.send(view)
         while sent < len(view):
             sent += self.send(view[sent:])
 
@@ -342,9 +348,10 @@ class Connection:
 
     def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
         """Receive into a writable buffer without an extra copy; 0 means the peer closed."""
+        self._require_handshake("recv")
         with ffi.from_buffer(buffer, require_writable=True) as target:  # released now, see send()
             size = nbytes or len(target)
-            if size > len(target):
+            if not 0 <= size <= len(target):
                 raise UsageError("recv_into", message=f"nbytes={nbytes} exceeds the buffer size {len(target)}")
             result = lib.s2n_recv(self.ptr, target, size, self._io_blocked)
         if result >= 0:
@@ -386,6 +393,7 @@ class Connection:
         """Free the s2n connection (the socket/transport is not closed). Idempotent."""
         if self._ptr is None:
             return
+        self._keep_chains()
         pointer, self._ptr = self._ptr, None
         lib.s2n_connection_free(pointer)
         self.closed = True
@@ -400,14 +408,28 @@ class Connection:
 
     def __del__(self) -> None:
         if getattr(self, "_ptr", None) is not None:
+            self._keep_chains()
             lib.s2n_connection_free(self._ptr)
             self._ptr = None
 
     # --- facts --------------------------------------------------------------------------------
 
     def facts(self) -> NegotiatedFacts:
-        """Everything negotiated so far (works mid-handshake and after a failure too)."""
-        return read_facts(self.ptr)
+        """Everything negotiated so far (works mid-handshake and after a failure too).
+
+        ``peer_cert_chain`` is read from s2n when first used (copying it out
+        costs more than the handshake's other facts together); it stays valid
+        after ``close()``.
+        """
+        ptr = self.ptr
+        if self._chain_views is None:
+            self._chain_views = ChainViews()
+        return read_facts(ptr, chain=self._chain_views.new(lambda: peer_cert_chain(ptr)))
+
+    def _keep_chains(self) -> None:
+        """Before the s2n connection is freed: read the chains that facts still reference."""
+        if self._chain_views is not None:
+            self._chain_views.materialise()
 
     @property
     def last_message(self) -> str | None:

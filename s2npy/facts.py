@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
-from cryptography import x509
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from ._native import c_string, ffi, lib
 from .enums import protocol_name
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,8 @@ class NegotiatedFacts:
     (a hybrid KEM group such as "X25519MLKEM768" when one was negotiated).
     ``client_cert_sent`` says whether the client sent a non-empty Certificate;
     ``peer_cert_chain`` is the peer's chain (leaf first) as
-    ``cryptography.x509.Certificate`` objects. ``alert`` is the alert code
+    ``cryptography.x509.Certificate`` objects (from a connection: a
+    :class:`PeerCertChain`, read when first used). ``alert`` is the alert code
     received from the peer, if any. Wire byte counts include TLS framing.
     """
 
@@ -40,14 +44,14 @@ class NegotiatedFacts:
     handshake_type: str | None
     last_message: str | None
     client_cert_sent: bool
-    peer_cert_chain: list[x509.Certificate] = field(default_factory=list, repr=False)
+    peer_cert_chain: Sequence[x509.Certificate] = field(default_factory=list, repr=False)
     session_resumed: bool = False
     alert: int | None = None
     wire_bytes_in: int = 0
     wire_bytes_out: int = 0
 
     @property
-    def client_cert_chain(self) -> list[x509.Certificate]:
+    def client_cert_chain(self) -> Sequence[x509.Certificate]:
         """The client's certificate chain as seen by a server (empty if none was sent)."""
         return self.peer_cert_chain if self.mode == "server" and self.client_cert_sent else []
 
@@ -61,7 +65,7 @@ class NegotiatedFacts:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form: certificates become their subjects."""
-        data = asdict(self)
+        data = asdict(replace(self, peer_cert_chain=[]))
         data["peer_cert_chain"] = [cert.subject.rfc4514_string() for cert in self.peer_cert_chain]
         data["alert_name"] = self.alert_name
         return data
@@ -82,7 +86,65 @@ def _cipher_iana(conn_ptr) -> int | None:
     return value or None
 
 
+class PeerCertChain(Sequence):
+    """The peer's certificate chain, read from s2n and parsed when first used.
+
+    Copying a chain out of s2n costs more than all the other facts together
+    (s2n re-encodes every certificate), and most handshakes never look at it,
+    so ``Connection.facts()`` hands out this view. ``load`` reads the chain; the
+    connection calls :meth:`materialise` before it frees the ``s2n_connection``,
+    so a view that outlives its connection still has the certificates.
+    """
+
+    def __init__(self, load: Callable[[], list[x509.Certificate]]) -> None:
+        self._load: Callable[[], list[x509.Certificate]] | None = load
+        self._certs: list[x509.Certificate] = []
+
+    def materialise(self) -> list[x509.Certificate]:
+        """Read and parse the chain now (once); the certificates, leaf first."""
+        if self._load is not None:
+            load, self._load = self._load, None
+            self._certs = load()
+        return self._certs
+
+    def __getitem__(self, index):
+        return self.materialise()[index]
+
+    def __len__(self) -> int:
+        return len(self.materialise())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and self.materialise() == list(other)
+
+    def __repr__(self) -> str:
+        return f"PeerCertChain({self.materialise()!r})"
+
+
+class ChainViews:
+    """The live :class:`PeerCertChain` views of one connection (weakly held)."""
+
+    def __init__(self) -> None:
+        self._views: list[weakref.ref] = []
+
+    def new(self, load: Callable[[], list[x509.Certificate]]) -> PeerCertChain:
+        view = PeerCertChain(load)
+        self._views = [ref for ref in self._views if ref() is not None]
+        self._views.append(weakref.ref(view))
+        return view
+
+    def materialise(self) -> None:
+        """Read every still-referenced view before the connection goes away."""
+        for ref in self._views:
+            view = ref()
+            if view is not None:
+                view.materialise()
+        self._views.clear()
+
+
 def peer_cert_chain(conn_ptr) -> list[x509.Certificate]:
+    """The peer's chain of a live ``s2n_connection *``, parsed (empty if there is none)."""
+    from cryptography import x509
+
     """The peer's validated certificate chain, leaf first (empty if there is none)."""
     chain = lib.s2n_cert_chain_and_key_new()
     if chain == ffi.NULL:
@@ -106,6 +168,8 @@ def peer_cert_chain(conn_ptr) -> list[x509.Certificate]:
 
 
 def _raw_client_chain(conn_ptr) -> list[x509.Certificate]:
+    from cryptography import x509
+
     """A server's view of the client chain when it was not validated (verification off)."""
     data, length = ffi.new("uint8_t **"), ffi.new("uint32_t *")
     if lib.s2n_connection_get_client_cert_chain(conn_ptr, data, length) != lib.S2N_SUCCESS or not length[0]:
@@ -119,8 +183,12 @@ def _raw_client_chain(conn_ptr) -> list[x509.Certificate]:
     return certs
 
 
-def read_facts(conn_ptr, *, include_chain: bool = True) -> NegotiatedFacts:
-    """Read every fact from an ``s2n_connection *`` (safe at any point of its life)."""
+def read_facts(conn_ptr, *, include_chain: bool = True,
+               chain: Sequence[x509.Certificate] | None = None) -> NegotiatedFacts:
+    """Read every fact from an ``s2n_connection *`` (safe at any point of its life).
+
+    The peer chain is ``chain`` when given (e.g. a lazy :class:`PeerCertChain`), else read now.
+    """
     mode = "server" if lib.s2n_connection_get_mode(conn_ptr) == lib.S2N_SERVER else "client"
     complete = bool(lib.s2n_connection_handshake_complete(conn_ptr))
     version = lib.s2n_connection_get_actual_protocol_version(conn_ptr)
@@ -142,7 +210,7 @@ def read_facts(conn_ptr, *, include_chain: bool = True) -> NegotiatedFacts:
         handshake_type=c_string(lib.s2n_connection_get_handshake_type_name(conn_ptr)),
         last_message=c_string(lib.s2n_connection_get_last_message_name(conn_ptr)),
         client_cert_sent=client_cert_used,
-        peer_cert_chain=peer_cert_chain(conn_ptr) if include_chain else [],
+        peer_cert_chain=chain if chain is not None else peer_cert_chain(conn_ptr) if include_chain else [],
         session_resumed=lib.s2n_connection_is_session_resumed(conn_ptr) == 1,
         alert=alert if alert >= 0 else None,
         wire_bytes_in=lib.s2n_connection_get_wire_bytes_in(conn_ptr),

@@ -1,0 +1,34 @@
+"""``peer_cert_chain`` is read lazily, yet survives ``Connection.close()`` and serialises."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import s2npy
+from s2npy.facts import PeerCertChain
+
+
+def test_chain_read_after_close_over_a_socket(server_config, client_config):
+    server_sock, client_sock = socket.socketpair()
+    server = s2npy.Connection(server_config(), "server", io=server_sock)
+    thread = threading.Thread(target=server.negotiate)
+    thread.start()
+    client = s2npy.Connection(client_config(), "client", io=client_sock, server_name="localhost")
+    facts = client.negotiate()
+    thread.join()
+    client.close()
+    server.close()
+    assert isinstance(facts.peer_cert_chain, PeerCertChain)
+    assert facts.peer_cert_chain[0].subject.rfc4514_string().startswith("CN=localhost")
+    assert facts.to_dict()["peer_cert_chain"][0].startswith("CN=localhost")
+    assert facts.peer_cert_chain == list(facts.peer_cert_chain)
+    server_sock.close()
+    client_sock.close()
+
+
+def test_chain_loads_once():
+    calls = []
+    chain = PeerCertChain(lambda: calls.append(1) or ["leaf"])
+    assert len(chain) == 1 and chain[0] == "leaf" and list(chain) == ["leaf"]
+    assert calls == [1]
