@@ -46,8 +46,10 @@ class PipeEnd:
     def recv_into(self, buffer: Any) -> int:
         if self.peer_reset:
             raise ConnectionResetError(errno.ECONNRESET, "connection reset by peer")
+        if self.closed:
+            raise OSError(errno.EBADF, "this end of the pipe was closed")
         if not self.inbox:
-            if self.peer_closed or self.closed:
+            if self.peer_closed:
                 return 0
             raise BlockingIOError(errno.EAGAIN, "no data buffered")
         view = memoryview(buffer).cast("B")
@@ -266,9 +268,14 @@ def _hang_up(connection: Connection, end: PipeEnd) -> None:
 
 def _stalled(sides: list) -> None:
     """Both sides wait for input that will never come: the silent-peer case."""
-    from .errors import S2NIOError
+    from .errors import S2NIOError, connection_state
 
     for connection, _, result in sides:
         if result.facts is None and result.error is None:
-            result.error = S2NIOError("handshake", name="S2NPY_STALLED", errno=errno.ETIMEDOUT,
-                                      message="the peer went silent: no data arrived and none can")
+            stalled = S2NIOError("handshake", name="S2NPY_STALLED", errno=errno.ETIMEDOUT,
+                                 message="the peer went silent: no data arrived and none can",
+                                 state=connection_state(connection.ptr))
+            try:
+                connection._fail_handshake(stalled)  # diagnose, attach the trace, log
+            except S2NError as error:
+                result.error = error
