@@ -71,8 +71,7 @@ def pytest_runtest_logreport(report):
     for cell in cells:
         _CELLS.append({"nodeid": report.nodeid, "section": cell.section, "labels": cell.labels,
                        "expected": cell.expected, "reason": cell.reason, "observed": cell.observed,
-                       "verified": report.passed, "outcome": report.outcome,
-                       "seconds": round(report.duration, 3)})
+                       "verified": report.passed, "outcome": report.outcome})
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -391,8 +391,11 @@ def tlslite_client(port: int, files: dict, *, version: str, cert: str | None = N
     """tlslite-ng, a pure-Python TLS stack (it does not verify the server certificate)."""
     with warnings.catch_warnings():  # tlslite.api imports the deprecated asyncore
         warnings.simplefilter("ignore", DeprecationWarning)
-        from tlslite.api import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
-        from tlslite.errors import TLSError, TLSRemoteAlert
+        try:
+            from tlslite.api import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
+            from tlslite.errors import TLSError, TLSRemoteAlert
+        except ImportError:
+            pytest.fail("interop peer tlslite-ng is not installed: run `pip install -e '.[test]'`", pytrace=False)
 
     settings = HandshakeSettings()
     settings.minVersion = settings.maxVersion = {"1.1": (3, 2), "1.2": (3, 3), "1.3": (3, 4)}[version]
