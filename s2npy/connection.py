@@ -230,6 +230,8 @@ class Connection:
 
     def set_config(self, config: Config) -> None:
         """Switch to another Config (allowed until the handshake passed the ClientHello)."""
+        if not isinstance(config, Config):
+            raise UsageError("switching config", message=f"config must be an s2npy.Config, not {type(config).__name__}")
         config._attach(self)
         self._call(lib.s2n_connection_set_config(self.ptr, config.ptr), "switching config")
         self.config = config

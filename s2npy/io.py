@@ -43,6 +43,9 @@ class TransportBinding:
         if isinstance(exc, BlockingIOError):
             ffi.errno = errno.EAGAIN
             return -1
+        if isinstance(exc, InterruptedError):
+            ffi.errno = errno.EINTR  # s2n retries at once; not a failure to report later
+            return -1
         if isinstance(exc, OSError):
             self.transport_error = exc
             ffi.errno = errno.ETIMEDOUT if isinstance(exc, socket.timeout) else io_errno(exc)

@@ -193,7 +193,7 @@ def transfer(sender: Connection, receiver: Connection, data: bytes, *,
     rule), so anything lost or duplicated shows in the received bytes.
     """
     view = memoryview(data)
-    sent, received = 0, bytearray()
+    sent, received, idle = 0, bytearray(), 0
     sender_error = receiver_error = None
     buffer = bytearray(65536)
     for _ in range(max_rounds):
@@ -202,23 +202,24 @@ def transfer(sender: Connection, receiver: Connection, data: bytes, *,
                 sent += sender.send(view[sent:])
             except BlockedError:
                 pass
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - returned to the test
                 sender_error = exc
-        if receiver_error is None:
-            try:
-                count = receiver.recv_into(buffer)
-                if count == 0:
-                    return bytes(received), sender_error, None
-                received += buffer[:count]
-            except BlockedError:
-                pass
-            except Exception as exc:  # noqa: BLE001
-                receiver_error = exc
-        if len(received) == len(data) or (receiver_error is not None):
-            return bytes(received), sender_error, receiver_error
-        if sender_error is not None and sent == len(received):
-            return bytes(received), sender_error, receiver_error
-    raise AssertionError(f"transfer did not finish in {max_rounds} rounds: a hang")
+        try:
+            count = receiver.recv_into(buffer)
+        except BlockedError:
+            idle += 1
+        except Exception as exc:  # noqa: BLE001 - returned to the test
+            return bytes(received), sender_error, exc
+        else:
+            if count == 0:
+                break
+            idle = 0
+            received += buffer[:count]
+        if len(received) == len(data) or (sender_error is not None and idle >= STALL_ROUNDS):
+            break
+    else:
+        raise AssertionError(f"transfer did not finish in {max_rounds} rounds: a hang")
+    return bytes(received), sender_error, receiver_error
 
 
 def sha256(data: bytes) -> str:
