@@ -4,10 +4,11 @@ They return / hand out standard :class:`asyncio.StreamReader` and
 :class:`asyncio.StreamWriter` pairs, so code written for
 ``asyncio.open_connection(..., ssl=...)`` works unchanged.
 
-How it works: :class:`TLSProtocol` is the protocol of the TCP connection.
-Bytes the loop receives go into an inbound buffer that s2n reads through
-custom I/O (``recv_into`` raises ``BlockingIOError`` when it is empty, which
-s2n reports as blocked-on-read); records s2n writes go to the TCP transport.
+How it works: :class:`TLSProtocol` is the (buffered) protocol of the TCP
+connection. The loop reads straight into its :class:`InboundBuffer`, which
+s2n reads through custom I/O (``recv_into`` raises ``BlockingIOError`` when it
+is empty, which s2n reports as blocked-on-read); records s2n writes go to the
+TCP transport.
 The handshake is driven by non-blocking ``negotiate()`` calls as data
 arrives; once it is done the application protocol (a
 ``StreamReaderProtocol``) gets a :class:`TLSTransport`, which encrypts what
@@ -52,12 +53,54 @@ if TYPE_CHECKING:
 LOGGER = logging.getLogger("s2npy.aio")
 DEFAULT_HANDSHAKE_TIMEOUT = 60.0
 DEFAULT_LIMIT = 2 ** 16
+INBOUND_SIZE = 2 ** 16
+MIN_READ = 2 ** 14
 
 ClientConnectedCallback = Callable[[asyncio.StreamReader, asyncio.StreamWriter], "Awaitable[None] | None"]
 ConnectionFactory = Callable[["TLSProtocol"], Connection]
 
 
-class TLSProtocol(asyncio.Protocol):
+class InboundBuffer:
+    """TCP bytes waiting for s2n, in one reusable buffer the transport reads into.
+
+    As an ``asyncio.BufferedProtocol`` the TCP side needs no new bytes object
+    per read (asyncio's plain protocols allocate up to 256 KiB for each).
+    """
+
+    def __init__(self, size: int = INBOUND_SIZE) -> None:
+        self._buffer = bytearray(size)
+        self._view = memoryview(self._buffer)
+        self._start = self._end = 0
+
+    def __len__(self) -> int:
+        return self._end - self._start
+
+    def space(self) -> memoryview:
+        """Free space at the tail, after moving unread bytes to the front or growing if needed."""
+        if len(self._buffer) - self._end < MIN_READ:
+            unread = len(self)
+            if len(self._buffer) - unread < MIN_READ:
+                self._buffer = bytearray(2 * len(self._buffer))  # a new object: the old view may be exported
+                self._buffer[:unread] = self._view[self._start:self._end]
+                self._view = memoryview(self._buffer)
+            else:
+                self._view[:unread] = self._view[self._start:self._end]
+            self._start, self._end = 0, unread
+        return self._view[self._end:]
+
+    def filled(self, count: int) -> None:
+        self._end += count
+
+    def read_into(self, target: Any) -> int:
+        count = min(len(target), len(self))
+        target[:count] = self._view[self._start:self._start + count]
+        self._start += count
+        if self._start == self._end:
+            self._start = self._end = 0
+        return count
+
+
+class TLSProtocol(asyncio.BufferedProtocol):
     """The TCP-side protocol: runs s2n over the TCP transport for one application protocol.
 
     ``make_connection(io)`` builds the :class:`Connection` using this protocol
@@ -75,8 +118,7 @@ class TLSProtocol(asyncio.Protocol):
         self._handshake_timeout = handshake_timeout
         self._waiter = waiter
         self._loop = asyncio.get_running_loop()
-        self._inbound = bytearray()
-        self._inbound_offset = 0
+        self._inbound = InboundBuffer()
         self._eof = False
         self._reading_paused = False
         self._recv_buffer = bytearray(DEFAULT_RECV_SIZE)
@@ -91,19 +133,11 @@ class TLSProtocol(asyncio.Protocol):
 
     def recv_into(self, buffer: Any) -> int:
         """Hand s2n buffered TCP bytes; would-block when empty, 0 after the TCP EOF."""
-        available = len(self._inbound) - self._inbound_offset
-        if not available:
+        if not self._inbound:
             if self._eof:
                 return 0
             raise BlockingIOError(errno.EAGAIN, "no TLS data buffered")
-        count = min(len(buffer), available)
-        start = self._inbound_offset
-        buffer[:count] = self._inbound[start:start + count]
-        self._inbound_offset += count
-        if self._inbound_offset == len(self._inbound):
-            self._inbound.clear()
-            self._inbound_offset = 0
-        return count
+        return self._inbound.read_into(buffer)
 
     def send(self, data: Any) -> int:
         """Queue s2n's records on the TCP transport (copied: s2n reuses its buffer)."""
@@ -122,8 +156,11 @@ class TLSProtocol(asyncio.Protocol):
         self._timer = self._loop.call_later(self._handshake_timeout, self._handshake_timed_out)
         self._advance_handshake()
 
-    def data_received(self, data: bytes) -> None:
-        self._inbound += data
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._inbound.space()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._inbound.filled(nbytes)
         self._advance()
 
     def eof_received(self) -> bool:
@@ -214,7 +251,7 @@ class TLSProtocol(asyncio.Protocol):
 
     def _readable(self) -> bool:
         """Could s2n_recv make progress? Skipping calls that would only block saves an exception each."""
-        return self._inbound_offset < len(self._inbound) or self._eof or self.connection.pending() > 0
+        return len(self._inbound) > 0 or self._eof or self.connection.pending() > 0
 
     def _peer_closed(self) -> None:
         """close_notify (or TCP EOF): end of stream; close too unless the app keeps the half-open stream."""

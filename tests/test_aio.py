@@ -327,3 +327,21 @@ def test_failed_handshake_closes_at_once_or_after_blinding_delay(server_config, 
 
     assert run(main()) is not blinding
     assert "TLS handshake with" in caplog.text and "failed" in caplog.text
+
+
+def test_inbound_buffer_keeps_order_through_compaction_and_growth():
+    inbound = aio.InboundBuffer(size=aio.MIN_READ * 2)
+    stream = os.urandom(aio.MIN_READ * 5)
+    written, out = 0, bytearray()
+    while written < len(stream):
+        space = inbound.space()
+        count = min(len(space), 5000, len(stream) - written)
+        space[:count] = stream[written:written + count]
+        inbound.filled(count)
+        written += count
+        if written < aio.MIN_READ * 3:  # read a little, so unread bytes move to the front ...
+            target = bytearray(3000)
+            out += target[:inbound.read_into(target)]
+    target = bytearray(len(inbound))  # ... then stop reading, so the buffer must grow
+    out += target[:inbound.read_into(target)]
+    assert bytes(out) == stream and len(inbound) == 0
