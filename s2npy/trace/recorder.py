@@ -9,22 +9,27 @@ Event kinds (the ``kind`` of each :class:`TraceEvent`; the JSON lines schema
 is documented in :mod:`s2npy.trace.render`):
 
 ``negotiate``   one ``s2n_negotiate`` call: duration, outcome, state before/after, wire bytes delta
-``wire``        one decoded TLS record / handshake message / alert / non-TLS bytes (``s2npy.trace.wire``)
+``wire``        one decoded TLS record / handshake message / alert / non-TLS bytes (``s2npy.trace.wire``);
+                an encrypted record carries ``s2n_messages``: the messages s2n's checkpoints say it held
 ``checkpoint``  s2n's own "message handled" checkpoint (unstable events.h), with its name
-``handshake``   s2n's handshake event: cipher, group, policy, time inside negotiate, error
+``handshake_event`` s2n's handshake event: cipher, group, policy, time inside negotiate, error
 ``client_hello`` the server's decoded view of the ClientHello, with JA3/JA4
+``eof``         the peer ended its stream (TCP FIN, or a transport returning 0 bytes)
 ``keylog``      that a secret was logged (the label only; secrets stay in ``keylog_lines``)
 ``result``      the negotiated facts, or ``error`` with the exception and its diagnosis
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from .wire import WireEvent, WireSession
+from .wire import Record, WireEvent, WireSession
 
 if TYPE_CHECKING:
     from ..client_hello import ClientHello
@@ -33,6 +38,21 @@ if TYPE_CHECKING:
     from ..facts import NegotiatedFacts
 
 LOGGER = logging.getLogger("s2npy.trace")
+#: ``S2NPY_TRACE=1`` traces every connection (text); ``S2NPY_TRACE=json`` logs JSON lines instead.
+ENV_VAR = "S2NPY_TRACE"
+
+
+def log_to_stderr_if_requested() -> None:
+    """With ``S2NPY_TRACE`` set and no handler on ``s2npy.trace``, send traces to stderr.
+
+    Without this an application that never configured logging would trace
+    every connection and show nothing (Python's last-resort handler drops DEBUG/INFO).
+    """
+    if os.environ.get(ENV_VAR) and not LOGGER.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        LOGGER.addHandler(handler)
+        LOGGER.setLevel(logging.DEBUG)
 
 
 @dataclass(frozen=True)
@@ -46,7 +66,9 @@ class TraceEvent:
     wire: WireEvent | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        body = self.wire.to_dict() if self.wire is not None else dict(self.data)
+        """JSON-able form: ``t_ms``, ``side``, ``kind`` (the wire event's kind for wire events), fields."""
+        body = {**self.wire.to_dict(), **self.data} if self.wire is not None else dict(self.data)
+        body.pop("t", None)
         return {"t_ms": round(self.t * 1000, 3), "side": self.side, "kind": self.kind, **body}
 
 
@@ -70,9 +92,14 @@ class ConnectionTrace:
     def __init__(self, connection: "Connection", *, clock: Callable[[], float] = time.perf_counter,
                  origin: float | None = None) -> None:
         self.side = connection.mode.value
+        log_to_stderr_if_requested()
         self.clock = clock
         self.origin = clock() if origin is None else origin
+        #: Wall-clock time (``time.time()``) of ``t == 0``, for pcap timestamps and log readers.
+        self.wall_origin = time.time() - (clock() - self.origin)
         self._connection = connection
+        #: The config's security policy name (diagnosis quotes it when nothing was shared).
+        self.policy: str | None = connection.config.policy
         self.chunks: list[tuple[float, str, bytes]] = []
         self.calls: list[NegotiateCall] = []
         self.checkpoints: list[tuple[float, str, int]] = []
@@ -131,7 +158,7 @@ class ConnectionTrace:
 
     def on_success(self, facts: "NegotiatedFacts") -> None:
         self.facts, self.finished_t = facts, self.now()
-        LOGGER.debug("%s handshake ok\n%s", self.side, _Lazy(self.render_text))
+        LOGGER.debug("%s handshake ok\n%s", self.side, _Lazy(self._render_for_log))
 
     def on_error(self, error: "S2NError") -> None:
         self.error, self.finished_t = error, self.now()
@@ -144,7 +171,10 @@ class ConnectionTrace:
 
     def log_failure(self) -> None:
         """Send the rendered trace of a failed handshake to the ``s2npy.trace`` logger (INFO)."""
-        LOGGER.info("%s handshake failed: %s\n%s", self.side, self.error, _Lazy(self.render_text))
+        LOGGER.info("%s handshake failed: %s\n%s", self.side, self.error, _Lazy(self._render_for_log))
+
+    def _render_for_log(self) -> str:
+        return self.to_jsonl() if os.environ.get(ENV_VAR) == "json" else self.render_text()
 
     def _stream_direction(self, direction: str) -> str:
         outgoing = direction == "out"
@@ -164,14 +194,19 @@ class ConnectionTrace:
     def events(self) -> list[TraceEvent]:
         """Every recorded event in time order."""
         side = self.side
-        events = [TraceEvent(event.t, side, "wire", wire=event) for event in self.wire_events()]
+        wire = self.wire_events()
+        names = s2n_messages_by_record(side, wire, self.checkpoints)
+        events = [TraceEvent(event.t, side, "wire", {"s2n_messages": names[index]} if index in names else {},
+                             wire=event) for index, event in enumerate(wire)]
         events += [TraceEvent(call.start, side, "negotiate", {
-            "duration_ms": round(call.duration * 1000, 3), "outcome": call.outcome, "before": call.before,
-            "after": call.after, "handshake_type": call.handshake_type,
-            "bytes_in": call.bytes_in, "bytes_out": call.bytes_out}) for call in self.calls]
+            "call": number, "duration_ms": round(call.duration * 1000, 3), "outcome": call.outcome,
+            "before": call.before, "after": call.after, "handshake_type": call.handshake_type,
+            "bytes_in": call.bytes_in, "bytes_out": call.bytes_out}) for number, call in enumerate(self.calls, 1)]
+        events += [TraceEvent(t, side, "eof", {"direction": direction}) for t, direction, data in self.chunks
+                   if not data]
         events += [TraceEvent(t, side, "checkpoint", {"message": name, "role": "client" if role else "server"})
                    for t, name, role in self.checkpoints]
-        events += [TraceEvent(event["t"], side, "handshake",
+        events += [TraceEvent(event["t"], side, "handshake_event",
                               {k: v for k, v in event.items() if k != "t"}) for event in self.handshake_events]
         if self.client_hello is not None:
             events.append(TraceEvent(self.client_hello_t, side, "client_hello", self.client_hello.to_dict()))
@@ -196,13 +231,22 @@ class ConnectionTrace:
 
         return render_jsonl(self)
 
-    def write_pcap(self, path: str, keylog_path: str | None = None) -> None:
-        """Write the traced byte streams as a pcap (and the key log, to decrypt it in Wireshark)."""
+    def write_pcap(self, path: str, keylog_path: str | None = None) -> int:
+        """Write the traced byte streams as a pcap (and the key log, to decrypt it in Wireshark).
+
+        Timestamps are wall-clock; the teardown (FIN or RST, by whom) follows the
+        trace. Returns the number of packets written.
+        """
         from .pcap import write_keylog, write_pcap
 
-        write_pcap(path, self.chunks, closed_by=None)
+        chunks = [(self.wall_origin + t, direction, data) for t, direction, data in self.chunks]
+        closer = next(("client" if direction == "c2s" else "server" for _, direction, data in self.chunks
+                       if not data), None)
+        reset = self.error is not None and self.error.errno == errno.ECONNRESET
+        count = write_pcap(path, chunks, closed_by="server" if reset and closer is None else closer, reset=reset)
         if keylog_path is not None:
             write_keylog(keylog_path, self.keylog_lines)
+        return count
 
     def _result_event(self) -> TraceEvent:
         if self.error is None:
@@ -214,6 +258,50 @@ class ConnectionTrace:
         if error.diagnosis is not None:
             data["diagnosis"] = error.diagnosis.to_dict()
         return TraceEvent(self.finished_t, self.side, "error", data)
+
+
+#: s2n state machine message names of the server's messages that do not start with SERVER_.
+_SERVER_MESSAGES = {"ENCRYPTED_EXTENSIONS", "HELLO_RETRY_MSG"}
+#: ... and of the client's.
+_CLIENT_MESSAGES = {"END_OF_EARLY_DATA"}
+
+
+def message_sender(name: str) -> str | None:
+    """Who sends the s2n state machine message ``name`` ("client"/"server"), None if not a message."""
+    if name.startswith("SERVER_") or name in _SERVER_MESSAGES:
+        return "server"
+    if name.startswith("CLIENT_") or name in _CLIENT_MESSAGES:
+        return "client"
+    return None
+
+
+def s2n_messages_by_record(side: str, wire: list[WireEvent],
+                           checkpoints: list[tuple[float, str, int]]) -> dict[int, list[str]]:
+    """Name the messages inside records, from s2n's checkpoints: {index in ``wire``: [names]}.
+
+    Encrypted TLS 1.3 handshake records are opaque on the wire, but s2n checkpoints
+    every message it handles. A message this side writes is checkpointed just
+    before its record goes out; a received one just after its record came in
+    (s2n reads one record at a time). So our messages go to the next outgoing
+    record, the peer's to the latest incoming one.
+    """
+    outgoing = "c2s" if side == "client" else "s2c"
+    timeline = sorted([(event.t, 0, index, None) for index, event in enumerate(wire) if isinstance(event, Record)]
+                      + [(t, 1, -1, name) for t, name, _ in checkpoints], key=lambda item: (item[0], item[1]))
+    named: dict[int, list[str]] = {}
+    pending_ours: list[str] = []
+    last_in: int | None = None
+    for _, _, index, name in timeline:
+        if name is None and wire[index].direction == outgoing:
+            if pending_ours:
+                named[index], pending_ours = pending_ours, []
+        elif name is None:
+            last_in = index
+        elif message_sender(name) == side:
+            pending_ours.append(name)
+        elif message_sender(name) is not None and last_in is not None:
+            named.setdefault(last_in, []).append(name)
+    return named
 
 
 class _Lazy:
