@@ -1,0 +1,97 @@
+"""Leaks: RSS growth over many handshake-and-close cycles, and valgrind memcheck of a short run.
+
+Both run the mixed workload of leak_scenario.py (successes, certificate
+failures, hostile bytes, traced handshakes, a raising callback) in a child.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from reliability_tools import assert_survived, run_python
+
+HERE = Path(__file__).parent
+RSS_LIMIT_KIB = 5 * 1024
+#: Allocations cffi makes once when the extension module is imported (never freed, by design).
+ONE_TIME_INIT = ("b_init_cffi_1_0_external_module", "PyInit__s2n")
+
+
+@pytest.fixture(scope="module")
+def pem_dir(pki, tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("leak-pki")
+    pki.write(directory)
+    return directory
+
+
+def _rss_run(pem_dir: Path, cycles: int, warmup: int) -> dict:
+    process = run_python(f"import leak_scenario; leak_scenario.main({cycles}, {warmup})", timeout=600,
+                         env={"PYTHONPATH": str(HERE), "S2NPY_PKI_DIR": str(pem_dir)})
+    assert_survived(process)
+    report = json.loads(process.stdout.strip().splitlines()[-1])
+    print(f"RSS report: {report}")
+    assert report["growth_kib"] < RSS_LIMIT_KIB, report
+    return report
+
+
+def test_rss_stable_short(pem_dir):
+    """1,000 mixed handshake-and-close cycles after a warm-up: RSS grows less than 5 MB."""
+    _rss_run(pem_dir, 1000, 300)
+
+
+@pytest.mark.slow
+def test_rss_stable_20000_cycles(pem_dir):
+    """20,000 mixed handshake-and-close cycles after a warm-up: RSS grows less than 5 MB."""
+    _rss_run(pem_dir, 20000, 1000)
+
+
+def binding_errors(xml_text: str) -> list[str]:
+    """valgrind errors with a frame in the s2npy extension (libs2n and aws-lc are linked into it).
+
+    Leaks allocated once by cffi's module initialisation are not per-connection and are ignored.
+    """
+    found = []
+    for error in ET.fromstring(xml_text).findall("error"):
+        frames = error.findall("stack/frame")
+        objects = [frame.findtext("obj") or "" for frame in frames]
+        functions = [frame.findtext("fn") or "?" for frame in frames]
+        if not any("_s2n" in obj for obj in objects) or any(fn in ONE_TIME_INIT for fn in functions):
+            continue
+        found.append(f"{error.findtext('kind')}: {' < '.join(functions[:12])}")
+    return found
+
+
+@pytest.mark.slow
+def test_valgrind_memcheck(pem_dir, tmp_path):
+    """memcheck over 10 mixed cycles: no leak or memory error attributed to the binding's frames."""
+    assert shutil.which("valgrind"), "valgrind is required for this test"
+    xml_file = tmp_path / "memcheck.xml"
+    process = run_python("import leak_scenario; leak_scenario.main(10, 0)", timeout=600,
+                         env={"PYTHONPATH": str(HERE), "S2NPY_PKI_DIR": str(pem_dir), "PYTHONMALLOC": "malloc"},
+                         prefix=["valgrind", "--tool=memcheck", "--leak-check=full",
+                                 "--show-leak-kinds=definite,indirect", "--num-callers=40",
+                                 "--xml=yes", f"--xml-file={xml_file}"])
+    assert_survived(process)
+    xml_text = xml_file.read_text()
+    total = xml_text.count("<error>")
+    attributed = binding_errors(xml_text)
+    print(f"valgrind: {total} errors in the process, {len(attributed)} attributed to s2npy/_s2n")
+    assert "_s2n" in xml_text, "valgrind never saw the extension module: was the real interpreter traced?"
+    assert attributed == [], "\n".join(attributed)
+
+
+def test_binding_filter_sees_s2n_frames():
+    """The valgrind filter keeps an error with a frame in _s2n and drops cffi's one-time init."""
+    def error(*frames):
+        stack = "".join(f"<frame><fn>{fn}</fn><obj>{obj}</obj></frame>" for fn, obj in frames)
+        return f"<error><kind>Leak_DefinitelyLost</kind><stack>{stack}</stack></error>"
+    python = sys.executable
+    xml_text = ("<valgrindoutput>" + error(("malloc", "vgpreload"), ("s2n_alloc", "/x/_s2n.so"))
+                + error(("malloc", "vgpreload"), ("b_init_cffi_1_0_external_module", "/x/_cffi_backend.so"),
+                        ("PyInit__s2n", "/x/_s2n.so"))
+                + error(("malloc", "vgpreload"), ("PyDict_New", python)) + "</valgrindoutput>")
+    assert binding_errors(xml_text) == ["Leak_DefinitelyLost: malloc < s2n_alloc"]
