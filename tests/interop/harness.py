@@ -203,36 +203,47 @@ def free_port() -> int:
 
 def listening(port: int) -> bool:
     """True once some socket listens on ``port`` (reads /proc/net/tcp{,6}; connects nothing)."""
-    suffix = f":{port:04X} "
+    suffix, listen_state = f":{port:04X}", "0A"
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
-            lines = Path(table).read_text().splitlines()[1:]
+            rows = [line.split() for line in Path(table).read_text().splitlines()[1:]]
         except OSError:
             continue
-        if any(line.split()[1].endswith(suffix.strip()) and line.split()[3] == "0A" for line in lines):
+        if any(row[1].endswith(suffix) and row[3] == listen_state for row in rows):
             return True
     return False
 
 
 class PeerServer:
-    """A peer server subprocess; ``argv`` may contain ``{port}``. Output in ``output`` after exit."""
+    """A peer server subprocess; ``argv`` may contain ``{port}``. Output in ``output`` after exit.
+
+    If the peer exits before listening (the free port was taken meanwhile),
+    it is started again on another port, up to three times.
+    """
 
     def __init__(self, argv: list[str]) -> None:
-        self.port = free_port()
-        self.argv = [part.format(port=self.port) for part in argv]
+        self.template = argv
         self.output = ""
 
     def __enter__(self) -> "PeerServer":
-        require(self.argv[0])
+        require(self.template[0])
+        for _ in range(3):
+            self.port = free_port()
+            self.argv = [part.format(port=self.port) for part in self.template]
+            if self._start():
+                return self
+        pytest.fail(f"peer server did not start listening: {' '.join(self.argv)}\n{self.output}")
+
+    def _start(self) -> bool:
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         deadline = time.monotonic() + TIMEOUT
         while not listening(self.port):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.__exit__()
-                pytest.fail(f"peer server did not start listening: {' '.join(self.argv)}\n{self.output}")
-            time.sleep(0.005)
-        return self
+                return False
+            time.sleep(0.005)  # a poll interval: the loop ends as soon as the peer listens
+        return True
 
     def __exit__(self, *exc_info: object) -> None:
         self.proc.kill()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import s2npy
-from harness import PEER_CLIENTS, PEER_SERVERS, S2nServer, describe, openssl_client, openssl_server, s2npy_client
+from harness import (PEER_CLIENTS, PEER_SERVERS, Failure, S2nServer, describe, openssl_client, openssl_server,
+                     s2npy_client)
 
 SECTION_ALPN = "ALPN"
 
@@ -43,6 +44,10 @@ def test_alpn_s2npy_client(peer, server_protocols, client_config, pki_files, mat
     assert outcome.facts.alpn == expected
 
 
+NAME_REFUSED = Failure(s2npy.AlertError, "S2N_ERR_ALERT", "alert_received",
+                       "the client checks the name and refuses the default certificate", alert="bad_certificate")
+
+
 @pytest.mark.parametrize("name", ["alpha.test", "beta.test", "other.test"])
 @pytest.mark.parametrize("peer", ["openssl", "gnutls", "python-ssl"])
 def test_sni_selects_certificate(peer, name, sni_pkis, matrix):
@@ -56,7 +61,8 @@ def test_sni_selects_certificate(peer, name, sni_pkis, matrix):
     served = name if name in pkis else "alpha.test"
     refused = name not in pkis and peer != "openssl"  # s_client checks the chain, not the name
     cell = matrix("SNI: s2npy server with two certificates",
-                  f"serves {served}" + (", client refuses the name" if refused else ""),
+                  f"serves {served}" + (f", the client refuses the name; s2npy {NAME_REFUSED.summary()}"
+                                        if refused else ""),
                   "s2n matches SNI to the certificate names, else uses the first chain (default)",
                   peer=peer, sni=name)
     config = s2npy.Config(certificates=[(pkis[n].server.cert, pkis[n].server.key) for n in pkis],
@@ -67,7 +73,9 @@ def test_sni_selects_certificate(peer, name, sni_pkis, matrix):
     cell.observed["peer saw"] = result.summary()
     cell.observed["s2npy"] = describe(server.outcome.error, ok=f"server_name={facts and facts.server_name}")
     assert result.ok is not refused, result.output
-    if not refused:
+    if refused:
+        NAME_REFUSED.check(server.outcome.error)
+    else:
         assert server.outcome.error is None, server.outcome.error
         assert facts.server_name == name
     if peer == "openssl":
@@ -109,7 +117,7 @@ def test_server_picks_rsa_or_ecdsa(key, version, pki, rsa_pki, dual_key_files, m
 def test_client_verifies_rsa_or_ecdsa(peer, key, pki_files, rsa_pki_files, matrix):
     """An s2npy client verifies an RSA or an ECDSA server certificate from a peer server."""
     files = {"ecdsa": pki_files, "rsa": rsa_pki_files}[key]
-    cell = matrix("RSA and ECDSA certificates", f"{key} certificate verified", "",
+    cell = matrix("RSA and ECDSA certificates", f"{key} certificate verified", "s2n clients verify either key type",
                   s2npy="client", peer=peer, key=key, tls="default")
     config = s2npy.Config(trust=files["ca"], system_trust=False)
     with PEER_SERVERS[peer](files) as server:
