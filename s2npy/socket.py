@@ -270,6 +270,8 @@ class TLSSocket:
         """Decrypted bytes readable without I/O."""
         return self.connection.pending()
 
+    # socket.socket's own makefile() and its file refcount (close() waits for the files): they only
+    # need recv_into/send, _io_refs/_closed and _real_close, so http.client-style readers work as on ssl.
     makefile = socket.socket.makefile
     _decref_socketios = socket.socket._decref_socketios
 
