@@ -320,7 +320,7 @@ class Connection:
 
     def _require_handshake(self, operation: str) -> None:
         """Application data before the handshake is a caller bug (s2n reports it as a cipher error)."""
-        if not lib.s2n_connection_handshake_complete(self.ptr):
+        if not self._handshake_done and not lib.s2n_connection_handshake_complete(self.ptr):
             raise UsageError(operation, message="the handshake is not complete",
                              hint="call negotiate() first (and until it stops raising Want*Error)")
 
