@@ -10,6 +10,8 @@ from __future__ import annotations
 import errno
 import os
 import random
+import socket
+import struct
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 from reliability_tools import (HANGUP, FaultyTransport, assert_clean_failure, feed_server, make_pair,
                                negotiate_pair, records, s2npy_client_hello, ssl_client_hello)
 
-from s2npy import AlertError, Behaviour, ClosedError, ProtocolError, S2NIOError, handshake
+from s2npy import Behaviour, ClosedError, Connection, ProtocolError, S2NIOError, handshake
 
 SSL2_CIPHERS = bytes.fromhex("0000040000050000390000380000350000330000320000090000150000120000030000080000060007c0")
 
@@ -274,3 +276,30 @@ def test_bit_flipped_records(rsa_configs, side):
 def test_bit_flipped_records_every_bit(rsa_configs, side):
     """Every bit of every byte of a real handshake flipped, one at a time."""
     _flip_sweep(*rsa_configs, side, lambda offset: range(8))
+
+
+def _tcp_pair():
+    """A connected TCP pair on loopback (RST needs TCP; a socketpair cannot reset)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+    return server, client
+
+
+@pytest.mark.parametrize("ending", ["close", "reset"])
+@pytest.mark.parametrize("payload", ["garbage", "half hello", "http"])
+def test_hostile_peer_over_tcp_fd(configs, hellos, payload, ending):
+    """The file-descriptor fast path (no Python in the I/O loop) against a hostile TCP peer."""
+    data = {"garbage": os.urandom(3000), "half hello": hellos["ssl"][:200],
+            "http": b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"}[payload]
+    server_sock, peer = _tcp_pair()
+    peer.sendall(data)
+    if ending == "reset":
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    peer.close()
+    with server_sock, Connection(configs[0], "server", io=server_sock, trace=False) as connection:
+        with pytest.raises(S2NIOError if ending == "reset" else (ClosedError, ProtocolError)) as caught:
+            connection.negotiate()
+    assert caught.value.diagnosis is not None
+    if ending == "reset":
+        assert caught.value.errno == errno.ECONNRESET, caught.value
