@@ -61,6 +61,14 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* CPU seconds used by the whole process (all threads) so far. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static long rss_kib(void)
 {
     long pages = 0, resident = 0;
@@ -245,14 +253,15 @@ static void run_handshakes(void)
     struct pair pairs[MAX_PAIRS] = { 0 };
     pthread_t clients[MAX_PAIRS];
     if (opt_resume) prime_session();
-    double start = now();
+    double start = now(), cpu = cpu_now();
     for (long i = 0; i < opt_pairs; i++) pthread_create(&clients[i], NULL, client_thread, &pairs[i]);
     long total = 0;
     for (long i = 0; i < opt_pairs; i++) {
         pthread_join(clients[i], NULL);
         total += pairs[i].count;
     }
-    printf("{\"value\": %.3f, \"count\": %ld}\n", total / (now() - start), total);
+    printf("{\"value\": %.3f, \"count\": %ld, \"per_cpu\": %.3f}\n", total / (now() - start), total,
+           total / (cpu_now() - cpu));
 }
 
 /* --- in memory ------------------------------------------------------------------ */
@@ -297,7 +306,7 @@ static void run_memory_handshakes(void)
 {
     static struct mem_pipe to_client, to_server;
     long count = 0;
-    double start = now(), deadline = start + opt_seconds;
+    double start = now(), deadline = start + opt_seconds, cpu = cpu_now();
     while (now() < deadline) {
         struct s2n_connection *server = new_connection(S2N_SERVER, -1);
         struct s2n_connection *client = new_connection(S2N_CLIENT, -1);
@@ -318,7 +327,8 @@ static void run_memory_handshakes(void)
         s2n_connection_free(client);
         count++;
     }
-    printf("{\"value\": %.3f, \"count\": %ld}\n", count / (now() - start), count);
+    printf("{\"value\": %.3f, \"count\": %ld, \"per_cpu\": %.3f}\n", count / (now() - start), count,
+           count / (cpu_now() - cpu));
 }
 
 /* --- bulk ------------------------------------------------------------------------- */
@@ -350,7 +360,7 @@ static void run_bulk(void)
     negotiate(client);
     pthread_join(thread, NULL);
     uint8_t *chunk = calloc(1, opt_chunk);
-    double start = now();
+    double start = now(), cpu = cpu_now();
     pthread_create(&thread, NULL, bulk_receiver, server);
     for (long sent = 0; sent < opt_total;) {
         for (long offset = 0; offset < opt_chunk;) {
@@ -362,7 +372,8 @@ static void run_bulk(void)
     }
     pthread_join(thread, NULL);
     double elapsed = now() - start;
-    printf("{\"value\": %.3f}\n", opt_total / elapsed / 1e6);
+    printf("{\"value\": %.3f, \"per_cpu\": %.3f}\n", opt_total / elapsed / 1e6,
+           opt_total / (cpu_now() - cpu) / 1e6);
 }
 
 /* --- memory -------------------------------------------------------------------------- */

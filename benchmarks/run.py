@@ -122,13 +122,13 @@ def write_pki() -> dict[str, dict[str, str]]:
     return files
 
 
-def measure(contestant: str, row: Row, pki: dict) -> float:
-    """One measurement in a fresh process."""
+def measure(contestant: str, row: Row, pki: dict) -> tuple[float, float | None]:
+    """One measurement in a fresh process: (value, work per CPU-second or None)."""
     if row.workload == "import":
         module = "s2npy" if contestant == "s2npy" else "ssl"
         code = f"import time; t = time.perf_counter(); import {module}; print((time.perf_counter() - t) * 1e3)"
         output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-        return float(output.stdout)
+        return float(output.stdout), None
     params = {**{k: v for k, v in row.params.items() if k != "key"}, **pki[row.params["key"]]}
     args = [row.workload, *[f"{k}={v}" for k, v in params.items()]]
     if contestant == "native":
@@ -138,7 +138,8 @@ def measure(contestant: str, row: Row, pki: dict) -> float:
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         raise RuntimeError(f"{contestant} {row.key} failed:\n{done.stderr[-2000:]}")
-    return float(json.loads(done.stdout.splitlines()[-1])["value"])
+    result = json.loads(done.stdout.splitlines()[-1])
+    return float(result["value"]), result.get("per_cpu")
 
 
 def run(smoke: bool, rounds: int, seconds: float) -> dict:
@@ -148,6 +149,7 @@ def run(smoke: bool, rounds: int, seconds: float) -> dict:
     pki = write_pki()
     table = rows(smoke, seconds)
     samples: dict[str, dict[str, list[float]]] = {row.key: {c: [] for c in row.contestants} for row in table}
+    per_cpu: dict[str, dict[str, list[float]]] = {row.key: {c: [] for c in row.contestants} for row in table}
     for round_index in range(rounds):
         order = CONTESTANTS[round_index % 3:] + CONTESTANTS[:round_index % 3]
         for row in table:
@@ -155,22 +157,36 @@ def run(smoke: bool, rounds: int, seconds: float) -> dict:
                 continue
             for contestant in order:
                 if contestant in row.contestants:
-                    samples[row.key][contestant].append(measure(contestant, row, pki))
+                    value, cpu_rate = measure(contestant, row, pki)
+                    samples[row.key][contestant].append(value)
+                    if cpu_rate is not None:
+                        per_cpu[row.key][contestant].append(cpu_rate)
         print(f"round {round_index + 1}/{rounds} done", file=sys.stderr, flush=True)
-    return {"rows": table, "samples": samples}
+    return {"rows": table, "samples": samples, "per_cpu": per_cpu}
 
 
-def summarise(table: list[Row], samples: dict) -> dict:
-    """Medians, spreads, ratios and target verdicts, as JSON-ready data."""
+def summarise(table: list[Row], samples: dict, per_cpu: dict) -> dict:
+    """Medians, spreads, ratios and target verdicts, as JSON-ready data.
+
+    ``cpu_ratios`` compare work per CPU-second (process CPU time, all threads):
+    on a shared, busy machine they move far less than the wall-clock ratios.
+    """
     out = []
     medians = {row.key: {c: statistics.median(v) for c, v in samples[row.key].items()} for row in table}
     for row in table:
         entry = {"key": row.key, "title": row.title, "unit": row.unit, "higher_is_better": row.higher_is_better,
                  "results": {c: {"median": medians[row.key][c], "min": min(v), "max": max(v), "samples": v}
                              for c, v in samples[row.key].items()},
-                 "ratios": {}, "targets": {}}
+                 "ratios": {}, "targets": {}, "cpu_ratios": {}}
+        cpu_medians = {c: statistics.median(v) for c, v in per_cpu[row.key].items() if v}
+        for c, v in per_cpu[row.key].items():
+            if v:
+                entry["results"][c]["per_cpu_median"] = cpu_medians[c]
+                entry["results"][c]["per_cpu_samples"] = v
         for other in ("native", "ssl"):
             mine, theirs = medians[row.key].get("s2npy"), medians[row.key].get(other)
+            if "s2npy" in cpu_medians and other in cpu_medians:
+                entry["cpu_ratios"][other] = cpu_medians["s2npy"] / cpu_medians[other]
             if mine is not None and theirs:
                 entry["ratios"][other] = mine / theirs
                 if other in row.targets:
@@ -214,19 +230,27 @@ def _ratio(entry: dict, other: str) -> str:
     return f"{ratio:.2f}x{verdict}"
 
 
+def _cpu_ratio(entry: dict, other: str) -> str:
+    ratio = entry["cpu_ratios"].get(other)
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
 def markdown(summary: dict, meta: dict) -> str:
     """The results as a Markdown table (medians, min-max, ratios) plus the derived ratios."""
     lines = [f"Machine: {meta['machine']['nproc']} cores, {meta['machine']['cpu']}, Python "
              f"{meta['machine']['python']}, {meta['machine']['ssl']}. Rounds: {meta['rounds']}, "
              f"{meta['seconds']} s per timed measurement{' (SMOKE: not a measurement)' if meta['smoke'] else ''}.",
-             "", "| Workload | Unit | s2npy | native C s2n | stdlib ssl | s2npy / native | s2npy / ssl |",
-             "|---|---|---|---|---|---|---|"]
+             "", "Wall-clock medians (min-max); the last two columns compare work per CPU-second instead.", "",
+             "| Workload | Unit | s2npy | native C s2n | stdlib ssl | s2npy / native | s2npy / ssl "
+             "| per CPU-s: s2npy / native | s2npy / ssl |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for entry in summary["rows"]:
         results = entry["results"]
         unit = entry["unit"] + ("" if entry["higher_is_better"] else " (lower is better)")
         lines.append(f"| {entry['title']} | {unit} | {_cell(results.get('s2npy'))} | "
                      f"{_cell(results.get('native'))} | {_cell(results.get('ssl'))} | "
-                     f"{_ratio(entry, 'native')} | {_ratio(entry, 'ssl')} |")
+                     f"{_ratio(entry, 'native')} | {_ratio(entry, 'ssl')} | "
+                     f"{_cpu_ratio(entry, 'native')} | {_cpu_ratio(entry, 'ssl')} |")
     lines += ["", "| Ratio within each contestant | s2npy | native C s2n | stdlib ssl | target (s2npy) |",
               "|---|---|---|---|---|"]
     for entry in summary["derived"]:
@@ -252,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
             "started": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
             "duration_s": round(time.time() - started, 1)}
-    summary = summarise(raw["rows"], raw["samples"])
+    summary = summarise(raw["rows"], raw["samples"], raw["per_cpu"])
     text = markdown(summary, meta)
     print(text)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
