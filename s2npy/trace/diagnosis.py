@@ -23,6 +23,7 @@ cause                               when
 ``certificate_expired``             the peer's certificate is expired or not yet valid
 ``hostname_mismatch``               the server certificate does not cover the requested name
 ``client_certificate_missing``      the server requires a client certificate and got none
+``malformed_message``               the peer sent a record or handshake message that does not decode
 ``unknown``                         none of the above (s2n's own text is reported)
 ==================================  ==============================================================
 """
@@ -34,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from .wire import Alert, ChangeCipherSpec, HandshakeMessage, NonTLS, Record
+from .wire import Alert, ChangeCipherSpec, HandshakeMessage, Malformed, NonTLS, Record
 
 if TYPE_CHECKING:
     from ..errors import S2NError
@@ -124,6 +125,7 @@ class _Evidence:
     last_sent: str | None
     last_received: str | None
     non_tls: NonTLS | None
+    malformed: str | None
     sent_certificate_request: bool
     client_hello: dict[str, Any]
     policy: str | None
@@ -162,6 +164,7 @@ def _gather(error: "S2NError", trace: "ConnectionTrace | None") -> _Evidence:
         error=error, name=error.name or "", peer="client" if side == "server" else "server",
         last_sent=_last_message(sent), last_received=_last_message(received),
         non_tls=next((event.wire for event in received if isinstance(event.wire, NonTLS)), None),
+        malformed=next(filter(None, map(_malformation, received)), None),
         sent_certificate_request=_sent_certificate_request(error, sent),
         client_hello=hello, policy=_policy(trace))
 
@@ -185,6 +188,16 @@ def _message_text(event: "TraceEvent") -> str | None:
     if isinstance(wire, Record) and wire.encrypted:
         messages = event.data.get("s2n_messages")
         return f"encrypted record ({', '.join(messages)})" if messages else "encrypted record"
+    return None
+
+
+def _malformation(event: "TraceEvent") -> str | None:
+    """What is wrong with a received wire event, or None if it decoded."""
+    wire = event.wire
+    if isinstance(wire, Malformed):
+        return f"{wire.reason} (stream offset {wire.offset})"
+    if isinstance(wire, HandshakeMessage) and "decode_error" in wire.details:
+        return f"{message_title(wire.name)} of {wire.length} B: {wire.details['decode_error']}"
     return None
 
 
@@ -369,6 +382,16 @@ def _client_certificate_missing(evidence: _Evidence) -> Diagnosis | None:
         "give the client a certificate from a CA the server trusts, or use cert auth 'optional' on the server")
 
 
+def _malformed_message(evidence: _Evidence) -> Diagnosis | None:
+    if evidence.malformed is None:
+        return None
+    return evidence.diagnosis(
+        "malformed_message", f"the {evidence.peer} sent a malformed TLS message",
+        f"What arrived does not decode: {evidence.malformed}; s2n reports {evidence.name}. A broken or "
+        "fuzzing client, a truncating middlebox, or a bug in the peer's TLS stack.",
+        f"capture the exchange (trace.write_pcap) and check the {evidence.peer}'s TLS library and any proxy")
+
+
 def _unknown(evidence: _Evidence) -> Diagnosis:
     error = evidence.error
     return evidence.diagnosis(
@@ -380,4 +403,5 @@ def _unknown(evidence: _Evidence) -> Diagnosis:
 _RULES: list[Callable[[_Evidence], Diagnosis | None]] = [
     _not_tls, _peer_silent, _peer_reset, _closed_after_certificate_request, _peer_closed,
     _alert_received, _no_shared_parameters, _certificate_problem, _client_certificate_missing,
+    _malformed_message,
 ]

@@ -111,11 +111,11 @@ class ConnectionTrace:
         self.facts: NegotiatedFacts | None = None
         self.error: S2NError | None = None
         self.finished_t: float | None = None
-        self._checkpoint_origin_ns: int | None = None
 
     # --- capture (called by Connection, keep cheap) ---------------------------------------
 
     def now(self) -> float:
+        """Seconds since this trace's origin (shared by the traces of one Tracer)."""
         return self.clock() - self.origin
 
     def traced_negotiate(self, negotiate_once: Callable[[], Any]) -> Any:
@@ -144,23 +144,29 @@ class ConnectionTrace:
         self.chunks.append((self.now(), self._stream_direction(direction), data))
 
     def on_checkpoint(self, name: str | None, role: int, timestamp_ns: int) -> None:
+        """s2n handled message ``name``; stamped with our clock (not s2n's) to share the wire's timeline."""
         self.checkpoints.append((self.now(), name or "?", role))
 
     def on_handshake_event(self, event: dict[str, Any]) -> None:
+        """s2n's end-of-handshake summary (cipher, group, policy, time in negotiate, error)."""
         self.handshake_events.append({"t": self.now(), **event})
 
     def on_client_hello(self, hello: "ClientHello") -> None:
+        """The server's view of the ClientHello (from the client hello callback)."""
         self.client_hello, self.client_hello_t = hello, self.now()
 
     def on_key_log(self, line: str) -> None:
+        """A key log line (kept for ``write_pcap``; only its label appears in events)."""
         self.keylog_lines.append(line)
         self._keylog_times.append(self.now())
 
     def on_success(self, facts: "NegotiatedFacts") -> None:
+        """The handshake finished: keep the facts and log the trace (DEBUG, rendered only if emitted)."""
         self.facts, self.finished_t = facts, self.now()
         LOGGER.debug("%s handshake ok\n%s", self.side, _Lazy(self._render_for_log))
 
     def on_error(self, error: "S2NError") -> None:
+        """The handshake failed: keep the error and what had been negotiated so far."""
         self.error, self.finished_t = error, self.now()
         from .._native import lib
         from ..facts import read_facts
@@ -174,6 +180,7 @@ class ConnectionTrace:
         LOGGER.info("%s handshake failed: %s\n%s", self.side, self.error, _Lazy(self._render_for_log))
 
     def _render_for_log(self) -> str:
+        """The text ladder, or JSON lines when ``S2NPY_TRACE=json``."""
         return self.to_jsonl() if os.environ.get(ENV_VAR) == "json" else self.render_text()
 
     def _stream_direction(self, direction: str) -> str:

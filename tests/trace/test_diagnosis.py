@@ -183,6 +183,14 @@ def test_plaintext_http_to_tls_port(server_config):
     assert diagnosis.last_received == "non-TLS bytes (http)"
 
 
+def test_malformed_client_hello(server_config):
+    truncated_hello = b"\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00"
+    result = s2npy.handshake(server_config(), None, client=Behaviour(raw=truncated_hello), trace=True)
+    diagnosis = failed(result, "server").diagnosis
+    assert diagnosis.cause == "malformed_message"
+    assert "ClientHello of 1 B" in diagnosis.explanation
+
+
 def test_peer_reset(server_config, client_config):
     result = s2npy.handshake(server_config(), client_config(), server_name="localhost",
                              client=Behaviour(abort_at="CLIENT_FINISHED", reset=True), trace=True)
