@@ -73,7 +73,7 @@ def rows(smoke: bool, seconds: float) -> list[Row]:
             {**hs, "chunk": 65536, "total": mib << 20}, targets={"native": 0.95, "ssl": 1.2}),
         Row("bulk_1k", "Bulk one direction, 1 KiB writes", "MB/s", "bulk",
             {**hs, "chunk": 1024, "total": (mib // 8 or 1) << 20}),
-        Row("hs_two_pairs", "Full handshakes, two client/server pairs at once", "hs/s", "handshake",
+        Row("hs_two_threads", "Full handshakes in memory, two threads at once", "hs/s", "memory_handshake",
             {**hs, "pairs": 2}),
         Row("hs_traced", "Full handshakes, Connection(trace=True)", "hs/s", "handshake", {**hs, "trace": 1},
             contestants=("s2npy",)),
@@ -88,7 +88,7 @@ def rows(smoke: bool, seconds: float) -> list[Row]:
 
 #: Ratios between rows of one contestant: (title, numerator row, denominator row, contestants, target).
 DERIVED = [
-    ("Two pairs / one pair (scaling)", "hs_two_pairs", "hs_tls13_ecdsa", CONTESTANTS, 1.6),
+    ("Two threads / one thread (in-memory handshakes)", "hs_two_threads", "hs_tls13_ecdsa_memory", CONTESTANTS, 1.6),
     ("Tracing on / off", "hs_traced", "hs_tls13_ecdsa", ("s2npy",), 0.7),
 ]
 
