@@ -249,10 +249,11 @@ def _not_tls(evidence: _Evidence) -> Diagnosis | None:
 def _peer_silent(evidence: _Evidence) -> Diagnosis | None:
     if evidence.name != "S2NPY_STALLED" and evidence.errno != errno_module.ETIMEDOUT:
         return None
-    waiting = evidence.last_sent or evidence.error.last_message or "the start"
     return evidence.diagnosis(
-        "peer_silent", f"the {evidence.peer} went silent (timeout) after {waiting}",
-        f"Nothing arrived from the {evidence.peer} while the handshake waited for it. The peer may have "
+        "peer_silent", f"the {evidence.peer} went silent (timeout) while the handshake waited at "
+                       f"{evidence.error.last_message}",
+        f"Nothing arrived from the {evidence.peer} after we sent {evidence.last_sent or 'our last flight'}. "
+        "The peer may have "
         "failed without telling (s2n sends no alert while blinding), be stuck, or a firewall drops packets.",
         f"look at the {evidence.peer}'s logs and trace it; check the network path and the timeout")
 

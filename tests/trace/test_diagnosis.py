@@ -204,6 +204,7 @@ def test_peer_silent_in_memory(server_config):
     error = failed(result, "server")
     assert error.name == "S2NPY_STALLED"
     assert error.diagnosis.cause == "peer_silent" and error.trace is result.server.trace
+    assert "waited at CLIENT_HELLO" in error.diagnosis.headline
 
 
 def test_peer_silent_socket_timeout(client_config):
@@ -213,7 +214,7 @@ def test_peer_silent_socket_timeout(client_config):
             s2npy.Connection(client_config(), "client", io=sock, server_name="localhost").negotiate()
     diagnosis = caught.value.diagnosis
     assert diagnosis.cause == "peer_silent"
-    assert diagnosis.headline == "the server went silent (timeout) after SERVER_HELLO"
+    assert diagnosis.headline == "the server went silent (timeout) while the handshake waited at SERVER_HELLO"
 
 
 def test_diagnose_is_callable_on_its_own(server_config, client_config):
