@@ -160,9 +160,29 @@ class ConnectionTrace:
         self.keylog_lines.append(line)
         self._keylog_times.append(self.now())
 
+    def _capture_client_hello(self) -> None:
+        """A traced server without a client hello callback still records the ClientHello.
+
+        s2n keeps the parsed ClientHello until the connection is freed, so it is
+        read once the handshake ends (only for traced connections: untraced ones
+        pay nothing). Its time is when the client's first bytes arrived.
+        """
+        if self.side != "server" or self.client_hello is not None or self._connection._ptr is None:
+            return
+        from ..client_hello import ClientHello
+        from ..errors import S2NError
+
+        try:
+            self.client_hello = ClientHello.from_connection(self._connection)
+        except S2NError:
+            return  # no ClientHello was received (e.g. the peer spoke plaintext HTTP)
+        first_in = next((t for t, direction, data in self.chunks if direction == "c2s" and data), None)
+        self.client_hello_t = first_in if first_in is not None else self.now()
+
     def on_success(self, facts: "NegotiatedFacts") -> None:
         """The handshake finished: keep the facts and log the trace (DEBUG, rendered only if emitted)."""
         self.facts, self.finished_t = facts, self.now()
+        self._capture_client_hello()
         LOGGER.debug("%s handshake ok\n%s", self.side, _Lazy(self._render_for_log))
 
     def on_error(self, error: "S2NError") -> None:
@@ -174,6 +194,7 @@ class ConnectionTrace:
         if self._connection._ptr is not None:
             self.facts = read_facts(self._connection._ptr, include_chain=False)
         lib.s2n_errno_location()[0] = 0
+        self._capture_client_hello()
 
     def log_failure(self) -> None:
         """Send the rendered trace of a failed handshake to the ``s2npy.trace`` logger (INFO)."""

@@ -65,3 +65,13 @@ def test_eof_is_an_event(server_config):
     result = s2npy.handshake(server_config(), None, client=s2npy.Behaviour(raw=b"\x16\x03\x01"), trace=True)
     kinds = [event.kind for event in result.server.trace.events()]
     assert "eof" in kinds and kinds[-1] == "error"
+
+
+def test_traced_server_records_client_hello_without_a_callback(server_config, client_config):
+    """No client hello callback on the config: the trace still has the server's view of the ClientHello."""
+    result = s2npy.handshake(server_config(), client_config(alpn=["h2"]), server_name="localhost", trace=True)
+    hello = result.server.trace.client_hello
+    assert hello is not None and hello.server_name == "localhost" and hello.alpn == ["h2"]
+    assert hello.ja4 and hello.ja4.startswith("t13")
+    kinds = [event.kind for event in result.server.trace.events()]
+    assert "client_hello" in kinds
