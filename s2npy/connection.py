@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,11 @@ class Connection:
                              message=f"config must be an s2npy.Config, not {type(config).__name__}")
         self.mode = Mode.parse(mode)
         self._ptr = None
+        # Threads inside a (possibly blocking) s2n call on this connection; close() from another
+        # thread defers the free until they return (s2n would otherwise read freed memory).
+        self._calls_lock = threading.Lock()
+        self._calls = 0
+        self._deferred_free = None
         self._chain_views: ChainViews | None = None
         self.closed = False
         self._callback_error: BaseException | None = None
@@ -261,15 +267,35 @@ class Connection:
         return self.trace.traced_negotiate(self._negotiate_once)
 
     def _negotiate_once(self) -> Blocked:
-        ptr = self.ptr
-        result = lib.s2n_negotiate(ptr, self._blocked)
-        if result == lib.S2N_SUCCESS:
-            self._raise_callback_error(None)
-            self._handshake_done = True
-            return Blocked.NOT_BLOCKED
-        if self._callback_error is None and take_blocked():
-            return Blocked(self._blocked[0])
-        self._fail_handshake(capture_error("handshake", blocked=Blocked(self._blocked[0]), state_of=ptr))
+        ptr = self._begin_call()
+        try:
+            result = lib.s2n_negotiate(ptr, self._blocked)
+            if result == lib.S2N_SUCCESS:
+                self._raise_callback_error(None)
+                self._handshake_done = True
+                return Blocked.NOT_BLOCKED
+            if self._callback_error is None and take_blocked():
+                return Blocked(self._blocked[0])
+            self._fail_handshake(capture_error("handshake", blocked=Blocked(self._blocked[0]), state_of=ptr))
+        finally:
+            self._end_call()
+
+    def _begin_call(self):
+        """Enter an s2n call that may block; returns the pointer, valid until ``_end_call``."""
+        with self._calls_lock:
+            ptr = self.ptr
+            self._calls += 1
+        return ptr
+
+    def _end_call(self) -> None:
+        """Leave an s2n call; the last one out frees the connection if close() came meanwhile."""
+        with self._calls_lock:
+            self._calls -= 1
+            pointer = self._deferred_free if self._calls == 0 else None
+            if pointer is not None:
+                self._deferred_free = None
+        if pointer is not None:
+            self._release(pointer)
 
     def _attach_transport_error(self, error: S2NError) -> None:
         """Chain the transport's own exception (e.g. BrokenPipeError) and take its errno."""
@@ -328,11 +354,15 @@ class Connection:
         """Encrypt and send up to ``len(data)`` bytes; returns how many were taken."""
         self._require_handshake("send")
         with ffi.from_buffer(data) as view:  # released now, not by a GC that may tear the buffer first
-            result = lib.s2n_send(self.ptr, view, len(view), self._io_blocked)
-        if result >= 0:
-            self._raise_callback_error(None)
-            return result
-        return self._io_failure("send")
+            ptr = self._begin_call()
+            try:
+                result = lib.s2n_send(ptr, view, len(view), self._io_blocked)
+                if result >= 0:
+                    self._raise_callback_error(None)
+                    return result
+                return self._io_failure("send")
+            finally:
+                self._end_call()
 
     def sendall(self, data: Any) -> None:
         """Send all of ``data`` (blocking I/O), like ``socket.sendall``."""
@@ -355,11 +385,15 @@ class Connection:
             size = nbytes or len(target)
             if not 0 <= size <= len(target):
                 raise UsageError("recv_into", message=f"nbytes={nbytes} exceeds the buffer size {len(target)}")
-            result = lib.s2n_recv(self.ptr, target, size, self._io_blocked)
-        if result >= 0:
-            self._raise_callback_error(None)
-            return result
-        return self._io_failure("recv")
+            ptr = self._begin_call()
+            try:
+                result = lib.s2n_recv(ptr, target, size, self._io_blocked)
+                if result >= 0:
+                    self._raise_callback_error(None)
+                    return result
+                return self._io_failure("recv")
+            finally:
+                self._end_call()
 
     def pending(self) -> int:
         """Decrypted bytes buffered in s2n, readable without I/O (like ``SSLSocket.pending``)."""
@@ -381,24 +415,41 @@ class Connection:
 
     def shutdown(self) -> None:
         """Send close_notify and wait for the peer's (a full TLS shutdown)."""
-        result = lib.s2n_shutdown(self.ptr, self._io_blocked)
-        if result < 0:
-            self._io_failure("shutdown")
+        ptr = self._begin_call()
+        try:
+            if lib.s2n_shutdown(ptr, self._io_blocked) < 0:
+                self._io_failure("shutdown")
+        finally:
+            self._end_call()
 
     def shutdown_send(self) -> None:
         """Send close_notify and stop sending; reading stays possible (half close)."""
-        result = lib.s2n_shutdown_send(self.ptr, self._io_blocked)
-        if result < 0:
-            self._io_failure("shutdown_send")
+        ptr = self._begin_call()
+        try:
+            if lib.s2n_shutdown_send(ptr, self._io_blocked) < 0:
+                self._io_failure("shutdown_send")
+        finally:
+            self._end_call()
 
     def close(self) -> None:
-        """Free the s2n connection (the socket/transport is not closed). Idempotent."""
+        """Free the s2n connection (the socket/transport is not closed). Idempotent.
+
+        Safe while another thread is inside negotiate/send/recv/shutdown: the
+        connection is freed when that call returns (it then fails).
+        """
         if self._ptr is None:
             return
         self._keep_chains()
-        pointer, self._ptr = self._ptr, None
+        with self._calls_lock:
+            pointer, self._ptr = self._ptr, None
+            self.closed = True
+            if self._calls:
+                self._deferred_free = pointer
+                return
+        self._release(pointer)
+
+    def _release(self, pointer) -> None:
         lib.s2n_connection_free(pointer)
-        self.closed = True
         self._io_binding = None
         self._io_object = None
 

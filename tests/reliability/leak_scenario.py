@@ -3,8 +3,8 @@
 ``python -c "import leak_scenario; leak_scenario.main(CYCLES, WARMUP)"`` with
 ``S2NPY_PKI_DIR`` naming a directory written by ``TestPKI.write``. Each cycle
 is one in-memory handshake (both connections closed), mixing successes,
-certificate failures, hostile bytes, traced handshakes and a raising
-callback, so the error paths are checked for leaks too. Prints one JSON line
+certificate failures, hostile bytes, traced handshakes, a raising
+callback and a close() from another thread during negotiate, so the error paths are checked for leaks too. Prints one JSON line
 with the RSS before and after the measured cycles.
 """
 
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import s2npy
+from reliability_tools import close_during_negotiate
 
 
 def rss_kib() -> int:
@@ -50,6 +51,8 @@ def make_cycle(pem_dir: Path):
         elif kind == 3:
             result = s2npy.handshake(refusing, client, server_name="localhost")
             assert isinstance(result.server.error, LookupError), result.server.error
+        elif kind == 4:
+            assert isinstance(close_during_negotiate(server, garbage), s2npy.S2NError)
         else:
             assert s2npy.handshake(server, client, server_name="localhost").ok
     return cycle

@@ -16,6 +16,7 @@ import os
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -268,3 +269,48 @@ def assert_survived(process: subprocess.CompletedProcess) -> None:
     """The child exited normally: a negative return code is a signal (a crash)."""
     assert process.returncode == 0, (f"child exited with {process.returncode}\n"
                                      f"stdout:\n{process.stdout[-3000:]}\nstderr:\n{process.stderr[-3000:]}")
+
+
+class GatedTransport:
+    """A transport whose first read parks the calling thread (inside s2n) until ``proceed`` is set."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.entered = threading.Event()
+        self.proceed = threading.Event()
+
+    def recv_into(self, buffer: Any) -> int:
+        self.entered.set()
+        self.proceed.wait(10)
+        view = memoryview(buffer).cast("B")
+        count = min(len(view), len(self.data))
+        view[:count], self.data = self.data[:count], self.data[count:]
+        return count
+
+    def send(self, data: Any) -> int:
+        return len(data)
+
+
+def close_during_negotiate(server_config: s2npy.Config, data: bytes) -> BaseException | None:
+    """close() a connection while another thread is inside its s2n_negotiate; return that thread's outcome."""
+    transport = GatedTransport(data)
+    connection = Connection(server_config, "server", io=transport, trace=False)
+    outcome: list = []
+
+    def negotiate():
+        try:
+            connection.negotiate()
+            outcome.append(None)
+        except Exception as exc:  # noqa: BLE001 - returned to the caller
+            outcome.append(exc)
+
+    thread = threading.Thread(target=negotiate)
+    thread.start()
+    assert transport.entered.wait(10), "the negotiating thread never reached the transport"
+    connection.close()  # the other thread is inside s2n_negotiate right now
+    assert connection.closed
+    transport.proceed.set()
+    thread.join(10)
+    assert not thread.is_alive(), "negotiate hung after a concurrent close"
+    assert connection._deferred_free is None, "the connection was never freed"
+    return outcome[0]
