@@ -79,5 +79,5 @@ def pytest_sessionfinish(session, exitstatus):
     if not _CELLS:
         return
     full_run = _DESELECTED[0] == 0 and not session.config.option.keyword \
-        and not session.config.option.markexpr and not session.config.option.lf
+        and not session.config.option.markexpr and not getattr(session.config.option, "lf", False)
     report.save(_CELLS, merge=not full_run)
