@@ -354,15 +354,7 @@ class Connection:
         """Encrypt and send up to ``len(data)`` bytes; returns how many were taken."""
         self._require_handshake("send")
         with ffi.from_buffer(data) as view:  # released now, not by a GC that may tear the buffer first
-            ptr = self._begin_call()
-            try:
-                result = lib.s2n_send(ptr, view, len(view), self._io_blocked)
-                if result >= 0:
-                    self._raise_callback_error(None)
-                    return result
-                return self._io_failure("send")
-            finally:
-                self._end_call()
+            return self._io_call("send", lib.s2n_send, view, len(view))
 
     def sendall(self, data: Any) -> None:
         """Send all of ``data`` (blocking I/O), like ``socket.sendall``."""
@@ -385,15 +377,19 @@ class Connection:
             size = nbytes or len(target)
             if not 0 <= size <= len(target):
                 raise UsageError("recv_into", message=f"nbytes={nbytes} exceeds the buffer size {len(target)}")
-            ptr = self._begin_call()
-            try:
-                result = lib.s2n_recv(ptr, target, size, self._io_blocked)
-                if result >= 0:
-                    self._raise_callback_error(None)
-                    return result
-                return self._io_failure("recv")
-            finally:
-                self._end_call()
+            return self._io_call("recv", lib.s2n_recv, target, size)
+
+    def _io_call(self, operation: str, function, *args) -> int:
+        """Run s2n_send/recv/shutdown (which may block) on this connection; raise its failure."""
+        ptr = self._begin_call()
+        try:
+            result = function(ptr, *args, self._io_blocked)
+            if result >= 0:
+                self._raise_callback_error(None)
+                return result
+            return self._io_failure(operation)
+        finally:
+            self._end_call()
 
     def pending(self) -> int:
         """Decrypted bytes buffered in s2n, readable without I/O (like ``SSLSocket.pending``)."""
@@ -415,21 +411,11 @@ class Connection:
 
     def shutdown(self) -> None:
         """Send close_notify and wait for the peer's (a full TLS shutdown)."""
-        ptr = self._begin_call()
-        try:
-            if lib.s2n_shutdown(ptr, self._io_blocked) < 0:
-                self._io_failure("shutdown")
-        finally:
-            self._end_call()
+        self._io_call("shutdown", lib.s2n_shutdown)
 
     def shutdown_send(self) -> None:
         """Send close_notify and stop sending; reading stays possible (half close)."""
-        ptr = self._begin_call()
-        try:
-            if lib.s2n_shutdown_send(ptr, self._io_blocked) < 0:
-                self._io_failure("shutdown_send")
-        finally:
-            self._end_call()
+        self._io_call("shutdown_send", lib.s2n_shutdown_send)
 
     def close(self) -> None:
         """Free the s2n connection (the socket/transport is not closed). Idempotent.
