@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .errors import ConfigError
+
 KEY_TYPES = ("ecdsa", "rsa")
 
 
@@ -71,7 +73,7 @@ def _new_key(key_type: str):
         return ec.generate_private_key(ec.SECP256R1())
     if key_type == "rsa":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    raise ValueError(f"unknown key type {key_type!r}: use one of {', '.join(KEY_TYPES)}")
+    raise ConfigError(f"unknown key type {key_type!r}: use one of {', '.join(KEY_TYPES)}")
 
 
 def _pem_key(key) -> bytes:

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .enums import CertAuth
+from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .client_hello import ClientHello
@@ -71,7 +72,7 @@ def cert_auth_rule(rule: str, cert_auth: CertAuth | str = CertAuth.OPTIONAL
     elif kind == "server-name" and name:
         wants_certificate = lambda hello: hello.server_name == name  # noqa: E731
     else:
-        raise ValueError(f"unknown cert auth rule {rule!r}: use one of {', '.join(RULES)}")
+        raise ConfigError(f"unknown cert auth rule {rule!r}: use one of {', '.join(RULES)}")
     wanted = CertAuth.parse(cert_auth)
 
     def decide(connection: "Connection", hello: "ClientHello") -> None:
