@@ -110,7 +110,11 @@ def s2npy_key_log_cb(ctx, conn_ptr, logline, length):
 
 
 class KeyLogFile:
-    """Append NSS key log lines to a file created with mode 0600 (secrets!)."""
+    """Append NSS key log lines to a file kept at mode 0600 (secrets!).
+
+    A file that already exists with wider permissions is narrowed to 0600
+    before the first secret is written to it.
+    """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = os.fspath(path)
@@ -120,6 +124,7 @@ class KeyLogFile:
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
+                os.fchmod(fd, 0o600)
                 os.write(fd, line.encode("ascii") + b"\n")
             finally:
                 os.close(fd)

@@ -142,3 +142,13 @@ def test_sslkeylogfile_is_honoured(server_config, client_config, tmp_path, monke
     monkeypatch.setenv("SSLKEYLOGFILE", str(path))
     assert s2npy.handshake(server_config(), client_config(), server_name="localhost").ok
     assert "SERVER_TRAFFIC_SECRET_0" in path.read_text()
+
+
+def test_existing_key_log_file_is_narrowed_to_0600(server_config, client_config, tmp_path, monkeypatch):
+    monkeypatch.delenv("SSLKEYLOGFILE", raising=False)
+    path = tmp_path / "shared.log"
+    path.write_text("")
+    path.chmod(0o644)
+    assert s2npy.handshake(server_config(), client_config(key_log=path), server_name="localhost").ok
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "CLIENT_HANDSHAKE_TRAFFIC_SECRET" in path.read_text()
