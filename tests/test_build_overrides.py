@@ -74,3 +74,10 @@ def test_system_openssl_override(tmp_path):
     shutil.copytree(ROOT / "vendor" / "cache" / "downloads", downloads)  # reuse the verified sdist
     output = _build_and_run(tree, S2NPY_LIBCRYPTO="system")
     assert output.startswith("OpenSSL 3")
+
+
+@pytest.mark.slow
+def test_local_source_tree_override(tmp_path):
+    source = next((ROOT / "vendor" / "cache" / "src").glob("awscrt-*")) / "crt" / "s2n"
+    output = _build_and_run(_source_tree(tmp_path), S2NPY_S2N_SOURCE=str(source), S2NPY_LIBCRYPTO="system")
+    assert f"local source tree {source}" in output
