@@ -7,6 +7,10 @@ client that hangs up without an alert when asked - as Chromium does for a
 fail with ``S2N_ERR_CLOSED``. The same two clients then meet a server with
 cert auth ``none`` (no CertificateRequest: both work) and one that decides
 per connection in its client hello callback (both work).
+
+Every config logs its TLS secrets, to the traces only (``key_log=True``): the
+ladders then show the encrypted TLS 1.3 handshake decrypted - the
+CertificateRequest the browser hangs up on, curl's empty Certificate.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from .trace.render import render_pair
 CHROMIUM_WSS = Behaviour(abort_at="CLIENT_CERT")
 CLIENTS = {"curl-like (empty Certificate)": None, "chromium-like wss:// (hangs up)": CHROMIUM_WSS}
 API_NAME = "api.localhost"
+#: What every demo config shares: the test CA only, s2n's checkpoints, secrets logged to the traces.
+TRACED = dict(system_trust=False, events=True, key_log=True)
 SERVERS = {
     "optional": "cert auth optional: CertificateRequest to every client",
     "none": "cert auth none: no CertificateRequest",
@@ -44,8 +50,7 @@ class Scenario:
 
 def server_config(pki: TestPKI, setting: str) -> Config:
     """The demo server for ``setting`` (a key of SERVERS)."""
-    common = dict(certificates=[(pki.server.cert, pki.server.key)], trust=pki.ca.cert, system_trust=False,
-                  events=True)
+    common = dict(certificates=[(pki.server.cert, pki.server.key)], trust=pki.ca.cert, **TRACED)
     if setting == "rule":
         return Config(**common, client_hello_callback=cert_auth_rule(f"server-name:{API_NAME}", "optional"))
     return Config(**common, cert_auth=setting)
@@ -57,7 +62,7 @@ def run_scenarios(pki: TestPKI) -> list[Scenario]:
     for setting in SERVERS:
         for client, behaviour in CLIENTS.items():
             name = API_NAME if setting == "rule" and behaviour is None else "localhost"
-            client_config = Config(trust=pki.ca.cert, system_trust=False, events=True)
+            client_config = Config(trust=pki.ca.cert, **TRACED)
             result = handshake(server_config(pki, setting), client_config, server_name=name, client=behaviour,
                                trace=True)
             scenarios.append(Scenario(setting, f"{client}, SNI {name}", result))
@@ -88,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
     pki = make_pki("ecdsa", ["localhost", API_NAME, "127.0.0.1"])
     scenarios = run_scenarios(pki)
     print(f"s2npy {__version__} demo: a server asking for a client certificate, met by curl and Chromium "
-          "(in memory)\n")
+          "(in memory)")
+    print("TLS secrets are logged for the traces only (Config(key_log=True)), so the encrypted TLS 1.3 "
+          "handshake is shown [decrypted].\n")
     if not args.quiet:
         for number, scenario in enumerate(scenarios, 1):
             print(describe(number, scenario))

@@ -10,7 +10,8 @@ is documented in :mod:`s2npy.trace.render`):
 
 ``negotiate``   one ``s2n_negotiate`` call: duration, outcome, state before/after, wire bytes delta
 ``wire``        one decoded TLS record / handshake message / alert / non-TLS bytes (``s2npy.trace.wire``);
-                an encrypted record carries ``s2n_messages``: the messages s2n's checkpoints say it held
+                an encrypted record carries ``s2n_messages``: the messages s2n's checkpoints say it held;
+                with a key log, the TLS 1.3 handshake messages and alerts decrypted from a record follow it
 ``checkpoint``  s2n's own "message handled" checkpoint (unstable events.h), with its name
 ``handshake_event`` s2n's handshake event: cipher, group, policy, time inside negotiate, error
 ``client_hello`` the server's decoded view of the ClientHello, with JA3/JA4
@@ -29,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from .decrypt import Tls13Decryptor
 from .wire import Record, WireEvent, WireSession
 
 if TYPE_CHECKING:
@@ -212,8 +214,13 @@ class ConnectionTrace:
     # --- views (lazy) --------------------------------------------------------------------------
 
     def wire_events(self) -> list[WireEvent]:
-        """The byte streams decoded into records, handshake messages and alerts."""
-        session = WireSession()
+        """The byte streams decoded into records, handshake messages and alerts.
+
+        With key log lines (the config logs keys), the TLS 1.3 handshake records are
+        decrypted (``s2npy.trace.decrypt``): each one opened is followed by the
+        messages and alerts inside it, flagged ``decrypted=True``.
+        """
+        session = WireSession(Tls13Decryptor(self.keylog_lines) if self.keylog_lines else None)
         events: list[WireEvent] = []
         for t, direction, data in self.chunks:
             events.extend(session.feed(direction, data, t))

@@ -7,9 +7,19 @@ server to client, ``C *`` / ``* S`` something local to one side), then what::
       2.963 ms  C ------> S  ClientHello 257 B
                                versions: TLSv1.3, TLSv1.2
       3.301 ms  C <------ S  encrypted record 54 B: SERVER_CERT_REQ
+      3.301 ms  C <------ S  [decrypted] CertificateRequest 50 B
+                               sig_algs: (9) ecdsa_secp256r1_sha256, ...
+
+With key log lines in the trace (``Config(key_log=...)``), each TLS 1.3 handshake
+record that was decrypted (``s2npy.trace.decrypt``) is followed by the messages or
+alert inside it, marked ``[decrypted]``; the record line stays, as it was on the
+wire. A record that should have opened and did not says why.
 
 JSON lines (:func:`render_jsonl`): one object per event; schema version
-``SCHEMA`` (bumped only when a field changes meaning or goes away). Every line has
+``SCHEMA`` (bumped when a field changes meaning or goes away, or when events of a
+kind may come from somewhere new). Schema 2 (from 1): ``handshake`` and ``alert``
+events may be decrypted from TLS 1.3 records (``decrypted``), records have ``note``.
+Key log secrets never appear in any event. Every line has
 ``schema``, ``t_ms`` (ms since the trace started), ``side`` (``client`` or ``server``:
 whose trace recorded it) and ``kind``; the other fields by kind:
 
@@ -17,9 +27,11 @@ whose trace recorded it) and ``kind``; the other fields by kind:
 kind                   fields
 =====================  =======================================================================
 ``record``             direction (``c2s``/``s2c``), content_type, content_type_name, version,
-                       length, encrypted, s2n_messages (list, optional: from checkpoints)
-``handshake``          direction, msg_type, name, length, details (dict, decoded body)
-``alert``              direction, level, level_name, description, description_name
+                       length, encrypted, note (why a record a key log should have opened did
+                       not, else null), s2n_messages (list, optional: from checkpoints)
+``handshake``          direction, msg_type, name, length, details (dict, decoded body),
+                       decrypted (true: read from inside the encrypted record before it)
+``alert``              direction, level, level_name, description, description_name, decrypted
 ``change_cipher_spec`` direction
 ``non_tls``            direction, what (``http``/``sslv2``/``garbage``), preview (text)
 ``malformed``          direction, reason, offset
@@ -53,7 +65,7 @@ if TYPE_CHECKING:
     from .recorder import ConnectionTrace, TraceEvent
 
 #: Version of the JSON lines schema documented above.
-SCHEMA = 1
+SCHEMA = 2
 
 LANES = {"c2s": "C ------> S", "s2c": "C <------ S", "client": "C *        ", "server": "        * S"}
 #: Readable names of decoded detail fields (others are shown as they are).
@@ -122,14 +134,20 @@ def _describe_wire(event: "TraceEvent") -> list[str]:
     if isinstance(wire, Record):
         return [_describe_record(wire, event.data.get("s2n_messages"))]
     if isinstance(wire, HandshakeMessage):
-        return _describe_handshake(wire)
+        text, *details = _describe_handshake(wire)
+        return [_decrypted_prefix(wire.decrypted) + text, *details]
     if isinstance(wire, Alert):
         meaning = alert_meaning(wire.description)
-        return [f"Alert {wire.level_name} {wire.description_name} ({wire.description})"
-                + (f": {meaning}" if meaning else "")]
+        return [f"{_decrypted_prefix(wire.decrypted)}Alert {wire.level_name} {wire.description_name} "
+                f"({wire.description})" + (f": {meaning}" if meaning else "")]
     if isinstance(wire, NonTLS):
         return [f"NOT TLS ({wire.what}): {wire.preview!r}"]
     return [wire.summary().split(" ", 1)[1]]
+
+
+def _decrypted_prefix(decrypted: bool) -> str:
+    """Mark what was read from inside an encrypted record, so no one mistakes it for plaintext."""
+    return "[decrypted] " if decrypted else ""
 
 
 def _describe_record(record: Record, messages: list[str] | None) -> str:
@@ -137,7 +155,8 @@ def _describe_record(record: Record, messages: list[str] | None) -> str:
         if not messages and record.content_type_name == "handshake":
             messages = ["Finished"]  # TLS 1.2: the only encrypted handshake message of a handshake
         held = f": {', '.join(messages)}" if messages else ""
-        return f"encrypted record {record.length} B{held}"
+        note = f" (not decrypted: {record.note})" if record.note else ""
+        return f"encrypted record {record.length} B{held}{note}"
     return f"record {record.content_type_name} {version_name(record.version)} {record.length} B"
 
 

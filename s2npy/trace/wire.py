@@ -8,10 +8,12 @@ one byte at a time) together with a timestamp, and get back the events those byt
 completed.  Malformed input never raises; it becomes a ``Malformed`` event and the
 parser stops reading that direction.
 
-Only plaintext is decoded.  The parser tracks when each direction starts
+Only plaintext is decoded here.  The parser tracks when each direction starts
 encrypting (TLS 1.2: after its ChangeCipherSpec; TLS 1.3: every ``application_data``
-record) and reports those records as ``Record(encrypted=True)`` without looking
-inside them.
+record) and reports those records as ``Record(encrypted=True)``.  Given a
+``RecordDecryptor`` (``s2npy.trace.decrypt``, which alone knows TLS 1.3 record
+protection), the records it can open are followed by the handshake messages and
+alerts inside them, flagged ``decrypted=True``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import enum
 import struct
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
@@ -102,6 +104,8 @@ class Record(WireEvent):
     version: int
     length: int
     encrypted: bool
+    #: Why an encrypted record that a key log should have opened was not decrypted.
+    note: str | None = None
     kind: ClassVar[str] = "record"
 
     def _describe(self) -> str:
@@ -112,15 +116,17 @@ class Record(WireEvent):
 
 @dataclass(frozen=True)
 class HandshakeMessage(WireEvent):
-    """A complete plaintext handshake message, reassembled across records if needed.
+    """A complete handshake message, reassembled across records if needed.
 
-    ``details`` holds what was decoded from the body (JSON-able values only).
+    ``details`` holds what was decoded from the body (JSON-able values only);
+    ``decrypted`` is True for a message read from inside an encrypted record.
     """
 
     msg_type: int
     name: str
     length: int
     details: dict[str, Any] = field(hash=False)
+    decrypted: bool = False
     kind: ClassVar[str] = "handshake"
 
     def _describe(self) -> str:
@@ -131,12 +137,13 @@ class HandshakeMessage(WireEvent):
 
 @dataclass(frozen=True)
 class Alert(WireEvent):
-    """A plaintext alert (encrypted alerts are only visible as encrypted records)."""
+    """An alert; ``decrypted`` is True for one read from inside an encrypted record."""
 
     level: int
     level_name: str
     description: int
     description_name: str
+    decrypted: bool = False
     kind: ClassVar[str] = "alert"
 
     def _describe(self) -> str:
@@ -348,6 +355,8 @@ _SERVER_HELLO_EXTENSIONS: Mapping[int, _Decoder] = {
     16: _store("alpn", _selected_alpn),
 }
 
+_ENCRYPTED_EXTENSIONS: Mapping[int, _Decoder] = {16: _store("alpn", _selected_alpn)}
+
 _CERTIFICATE_REQUEST_EXTENSIONS: Mapping[int, _Decoder] = {
     13: _store("signature_algorithms", _code_list(2, names.signature_scheme_name)),
     47: _certificate_authorities,
@@ -438,6 +447,17 @@ def _certificate_request(reader: _Reader, negotiated: _Negotiated) -> dict[str, 
     return details
 
 
+def _certificate_verify(reader: _Reader, negotiated: _Negotiated) -> dict[str, Any]:
+    """Decode a CertificateVerify: the signature scheme the sender proved its key with."""
+    scheme = {} if negotiated.before_tls12 else {"signature_scheme": names.signature_scheme_name(reader.uint(2))}
+    return {**scheme, "signature_length": len(reader.vector(2).rest())}
+
+
+def _encrypted_extensions(reader: _Reader, _negotiated: _Negotiated) -> dict[str, Any]:
+    """Decode a TLS 1.3 EncryptedExtensions: the server's extensions, the selected ALPN."""
+    return _extensions(reader, _ENCRYPTED_EXTENSIONS)
+
+
 def _server_key_exchange(reader: _Reader, negotiated: _Negotiated) -> dict[str, Any]:
     """Decode the start of a ServerKeyExchange: the ECDHE group or the DHE prime size."""
     suite = negotiated.cipher_suite or ""
@@ -454,9 +474,11 @@ def _server_key_exchange(reader: _Reader, negotiated: _Negotiated) -> dict[str, 
 _BODY_DECODERS: Mapping[int, Callable[[_Reader, _Negotiated], dict[str, Any]]] = {
     1: _client_hello,
     2: _server_hello,
+    8: _encrypted_extensions,
     11: _certificate,
     12: _server_key_exchange,
     13: _certificate_request,
+    15: _certificate_verify,
 }
 
 
@@ -636,6 +658,17 @@ class _Stream:
     unparsed: int = 0  # bytes received after the parser gave up
 
 
+class RecordDecryptor(Protocol):
+    """Opens protected records for a ``WireSession`` (implemented in ``s2npy.trace.decrypt``)."""
+
+    def observe(self, message: HandshakeMessage, body: bytes) -> None:
+        """Learn from every handshake message (randoms, chosen cipher, Finished)."""
+
+    def decrypt(self, direction: str, header: bytes, fragment: bytes) -> tuple[int, bytes] | str | None:
+        """Return ``(inner content type, plaintext)`` of a handshake or alert record, a note
+        saying why it could not be opened, or None if it is not meant to be opened."""
+
+
 class WireSession:
     """Parse both directions of one TLS connection into ``WireEvent`` objects.
 
@@ -647,13 +680,15 @@ class WireSession:
             print(event.summary())
 
     Feeding ``b""`` tells that the direction ended (its sender closed); a partial
-    record left then is reported as ``Malformed``.
+    record left then is reported as ``Malformed``.  With a ``decryptor``, each
+    encrypted record it opens is followed by the events decoded from its plaintext.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, decryptor: RecordDecryptor | None = None) -> None:
         self._streams = {direction: _Stream(direction) for direction in DIRECTIONS}
         self._events: list[WireEvent] = []
         self._negotiated = _Negotiated()
+        self._decryptor = decryptor
 
     def feed(self, direction: str, data: bytes, t: float) -> list[WireEvent]:
         """Take the next bytes sent in ``direction`` ('c2s' or 's2c') at time ``t``.
@@ -751,8 +786,12 @@ class WireSession:
     def _record(
         self, stream: _Stream, t: float, content_type: int, version: int, fragment: bytes
     ) -> Iterator[WireEvent]:
-        """Report one record, then what its plaintext body holds."""
+        """Report one record, then what its plaintext (or decrypted) body holds."""
         encrypted = self._is_encrypted(stream, content_type)
+        opened = None
+        if encrypted and self._decryptor is not None:
+            header = struct.pack("!BHH", content_type, version, len(fragment))
+            opened = self._decryptor.decrypt(stream.direction, header, fragment)
         yield Record(
             stream.direction,
             t,
@@ -761,18 +800,22 @@ class WireSession:
             version,
             len(fragment),
             encrypted,
+            opened if isinstance(opened, str) else None,
         )
-        if encrypted:
+        if isinstance(opened, tuple):
+            content_type, fragment = opened
+        elif encrypted:
             return
+        decrypted = opened is not None
         if content_type == _HANDSHAKE:
-            yield from self._handshake(stream, t, fragment)
+            yield from self._handshake(stream, t, fragment, decrypted)
         elif content_type == _ALERT:
-            yield from self._alerts(stream, t, fragment)
+            yield from self._alerts(stream, t, fragment, decrypted)
         elif content_type == _CHANGE_CIPHER_SPEC:
             stream.changed_cipher_spec = True
             yield ChangeCipherSpec(stream.direction, t)
 
-    def _handshake(self, stream: _Stream, t: float, fragment: bytes) -> Iterator[WireEvent]:
+    def _handshake(self, stream: _Stream, t: float, fragment: bytes, decrypted: bool) -> Iterator[WireEvent]:
         """Reassemble handshake messages, which may span records or share one."""
         pending = stream.handshake
         pending += fragment
@@ -782,18 +825,21 @@ class WireSession:
                 break
             body = bytes(pending[4 : 4 + length])
             del pending[: 4 + length]
-            yield self._message(stream, t, msg_type, body)
+            yield self._message(stream, t, msg_type, body, decrypted)
 
-    def _message(self, stream: _Stream, t: float, msg_type: int, body: bytes) -> HandshakeMessage:
-        """Describe one handshake message and note what a ServerHello negotiated."""
+    def _message(self, stream: _Stream, t: float, msg_type: int, body: bytes, decrypted: bool) -> HandshakeMessage:
+        """Describe one handshake message, note what a ServerHello negotiated, tell the decryptor."""
         negotiated = self._negotiated
         name, details = parse_handshake_body(msg_type, body, negotiated.version, negotiated.cipher_suite)
         if msg_type == _SERVER_HELLO and "cipher_suite" in details:
             self._negotiated = _Negotiated(details["version"], details["cipher_suite"])
-        return HandshakeMessage(stream.direction, t, msg_type, name, len(body), details)
+        message = HandshakeMessage(stream.direction, t, msg_type, name, len(body), details, decrypted)
+        if self._decryptor is not None:
+            self._decryptor.observe(message, body)
+        return message
 
-    def _alerts(self, stream: _Stream, t: float, fragment: bytes) -> Iterator[WireEvent]:
-        """Decode the (level, description) pairs of a plaintext alert record."""
+    def _alerts(self, stream: _Stream, t: float, fragment: bytes, decrypted: bool) -> Iterator[WireEvent]:
+        """Decode the (level, description) pairs of an alert record."""
         if not fragment or len(fragment) % 2:
             reason = f"alert record of {len(fragment)} bytes (alerts are 2 bytes each)"
             record_start = stream.offset - RECORD_HEADER_LENGTH - len(fragment)
@@ -807,4 +853,5 @@ class WireSession:
                 names.alert_level_name(level),
                 description,
                 names.alert_name(description),
+                decrypted,
             )

@@ -46,6 +46,9 @@ def test_demo_reproduces_the_founding_case(run_cli):
                         ("rule", False), ("rule", False)]
     assert "closed_after_certificate_request" in table[2]
     assert ": SERVER_CERT_REQ" in out  # the ladder names the CertificateRequest record
+    assert "secrets are logged for the traces only" in out  # and says why it can decrypt it:
+    assert "C <------ S  [decrypted] CertificateRequest" in out
+    assert "C ------> S  [decrypted] Certificate 4 B EMPTY (no certificate)" in out  # curl's answer
 
 
 def test_certs_writes_a_usable_pki(run_cli, tmp_path):

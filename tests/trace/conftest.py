@@ -16,9 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 Chunk = tuple[float, str, bytes]
 
@@ -189,62 +186,3 @@ def connect(pki_files: dict[str, Path], tmp_path: Path) -> Connect:
         return capture
 
     return run
-
-
-# ------------------------------------------------------- TLS 1.3 decryption
-
-
-_AEADS = {
-    "TLS_AES_128_GCM_SHA256": (AESGCM, 16, hashes.SHA256()),
-    "TLS_AES_256_GCM_SHA384": (AESGCM, 32, hashes.SHA384()),
-    "TLS_CHACHA20_POLY1305_SHA256": (ChaCha20Poly1305, 32, hashes.SHA256()),
-}
-_HANDSHAKE_SECRETS = {"c2s": "CLIENT_HANDSHAKE_TRAFFIC_SECRET", "s2c": "SERVER_HANDSHAKE_TRAFFIC_SECRET"}
-
-
-def _expand_label(secret: bytes, label: str, length: int, algorithm: hashes.HashAlgorithm) -> bytes:
-    """RFC 8446 7.1 HKDF-Expand-Label with an empty context."""
-    full = b"tls13 " + label.encode()
-    info = length.to_bytes(2, "big") + bytes([len(full)]) + full + b"\x00"
-    return HKDFExpand(algorithm, length, info).derive(secret)
-
-
-def _split_messages(plaintext: bytes) -> list[tuple[int, bytes]]:
-    """Split concatenated handshake messages into ``(type, body)`` pairs."""
-    messages = []
-    while plaintext:
-        length = int.from_bytes(plaintext[1:4], "big")
-        messages.append((plaintext[0], plaintext[4 : 4 + length]))
-        plaintext = plaintext[4 + length :]
-    return messages
-
-
-def decrypt_handshake(capture: Capture, direction: str, cipher_suite: str) -> list[tuple[int, bytes]]:
-    """Decrypt ``direction``'s TLS 1.3 handshake flight with the key log: ``(type, body)`` pairs.
-
-    Stops at the flight's Finished, after which other keys apply.
-    """
-    lines = capture.keylog.read_text().splitlines()
-    secrets = dict(line.split()[::2] for line in lines if not line.startswith("#"))
-    aead, key_length, algorithm = _AEADS[cipher_suite]
-    secret = bytes.fromhex(secrets[_HANDSHAKE_SECRETS[direction]])
-    cipher = aead(_expand_label(secret, "key", key_length, algorithm))
-    iv = int.from_bytes(_expand_label(secret, "iv", 12, algorithm), "big")
-    encrypted = [record for record in capture.records(direction) if record[0][0] == 23]
-    plaintext = b""
-    for sequence, (header, fragment) in enumerate(encrypted):
-        inner = cipher.decrypt((iv ^ sequence).to_bytes(12, "big"), fragment, header).rstrip(b"\x00")
-        plaintext += inner[:-1]
-        if _split_messages(plaintext)[-1][0] == 20:
-            break
-    return _split_messages(plaintext)
-
-
-@pytest.fixture
-def tls13_handshake() -> Callable[[Capture, str, str], list[tuple[int, bytes]]]:
-    """Return ``decrypt(capture, direction, cipher_suite)``: the decrypted TLS 1.3 handshake flight.
-
-    Lets the tests check the parser on real encrypted-handshake messages (TLS 1.3
-    CertificateRequest, Certificate), which never appear in plaintext on the wire.
-    """
-    return decrypt_handshake

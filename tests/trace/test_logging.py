@@ -47,7 +47,7 @@ def test_env_var_traces_every_connection_to_stderr():
 def test_env_var_json_logs_json_lines():
     done = run_program("json")
     records = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
-    assert records and all(record["schema"] == 1 for record in records)
+    assert records and all(record["schema"] == 2 for record in records)
     assert {record["side"] for record in records} == {"client", "server"}
 
 

@@ -25,17 +25,22 @@ def tshark_fields(pcap, keylog, *fields: str) -> list[list[str]]:
     return [line.split("\t") for line in done.stdout.splitlines()]
 
 
-def trace_sequence(trace) -> tuple[list[tuple[str, int]], list[int]]:
-    """(direction, length) of every record, and every handshake message type, as the trace has them."""
-    records, types = [], []
+def trace_sequence(trace) -> tuple[list[tuple[str, int]], list[int], list[int]]:
+    """(direction, length) of every record, and every handshake message type, as the trace has them.
+
+    The types twice: as decoded (plaintext, and decrypted with the key log), and as
+    s2n's checkpoints name the messages inside the encrypted records.
+    """
+    records, types, checkpointed = [], [], []
     for event in trace.events():
         if isinstance(event.wire, Record):
             records.append((event.wire.direction, event.wire.length))
-            types += [HANDSHAKE_TYPES[name] for name in event.data.get("s2n_messages", [])
-                      if name in HANDSHAKE_TYPES and event.wire.encrypted]
+            checkpointed += [HANDSHAKE_TYPES[name] for name in event.data.get("s2n_messages", [])
+                             if name in HANDSHAKE_TYPES and event.wire.encrypted]
         elif isinstance(event.wire, HandshakeMessage):
             types.append(event.wire.msg_type)
-    return records, types
+            checkpointed += [] if event.wire.decrypted else [event.wire.msg_type]
+    return records, types, checkpointed
 
 
 def test_tshark_decrypts_and_agrees_with_the_trace(server_config, client_config, tmp_path):
@@ -47,13 +52,13 @@ def test_tshark_decrypts_and_agrees_with_the_trace(server_config, client_config,
     pcap, keylog = tmp_path / "handshake.pcap", tmp_path / "keys.txt"
     assert trace.write_pcap(str(pcap), str(keylog)) > 0
 
-    records, types = trace_sequence(trace)
+    records, types, checkpointed = trace_sequence(trace)
     rows = tshark_fields(pcap, keylog, "tls.record.length", "tcp.srcport", "tls.handshake.type", "frame.time_epoch")
     seen_records = [("s2c" if int(port) == SERVER_PORT else "c2s", int(length))
                     for lengths, port, _, _ in rows for length in lengths.split(",")]
     seen_types = [int(code) for _, _, codes, _ in rows for code in codes.split(",") if code]
     assert seen_records == records
-    assert seen_types == types == [1, 2, 8, 13, 11, 15, 20, 11, 15, 20]
+    assert seen_types == types == checkpointed == [1, 2, 8, 13, 11, 15, 20, 11, 15, 20]
     assert abs(float(rows[0][3]) - time.time()) < 600  # wall-clock timestamps, not 1970
 
 

@@ -89,7 +89,7 @@ def test_pair_with_a_raw_peer_uses_the_other_side(server_config):
 def test_jsonl_schema(server_config, client_config):
     result = tls13_pair(server_config, client_config)
     objects = [json.loads(line) for line in render_jsonl(result.client.trace).splitlines()]
-    assert all(item["schema"] == SCHEMA == 1 and item["side"] == "client" for item in objects)
+    assert all(item["schema"] == SCHEMA == 2 and item["side"] == "client" for item in objects)
     times = [item["t_ms"] for item in objects]
     assert times == sorted(times)
     by_kind: dict[str, list[dict]] = {}

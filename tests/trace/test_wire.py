@@ -142,31 +142,6 @@ def test_tls12_client_certificate_is_decoded(connect):
     assert "c2s certificate_verify" in plaintext(events)
 
 
-def test_tls13_encrypted_handshake_decodes_with_its_tls13_forms(connect, tls13_handshake):
-    """Decrypted with the key log, the TLS 1.3 CertificateRequest and empty Certificate read right."""
-    capture = connect(TLS13, request_client_cert=ssl.CERT_OPTIONAL)
-    suite = messages(parse(capture.chunks), "server_hello")[0].details["cipher_suite"]
-
-    def described(direction):
-        flight = tls13_handshake(capture, direction, suite)
-        return [parse_handshake_body(msg_type, body, "TLSv1.3", suite) for msg_type, body in flight]
-
-    server = described("s2c")
-    assert [name for name, _ in server] == [
-        "encrypted_extensions",
-        "certificate_request",
-        "certificate",
-        "certificate_verify",
-        "finished",
-    ]
-    request = server[1][1]
-    assert request["context_length"] == 0
-    assert "signature_algorithms" in request["extensions"]
-    assert "ecdsa_secp256r1_sha256" in request["signature_algorithms"]
-    assert server[2][1]["subject"] == "CN=localhost,O=s2npy test PKI"
-    assert described("c2s") == [("certificate", {"certificate_count": 0, "empty": True}), ("finished", {})]
-
-
 def test_hello_retry_request_and_second_client_hello(connect):
     """After a HelloRetryRequest the client's decoy ChangeCipherSpec must not hide its second hello."""
     capture = connect(TLS13, server_curve="prime256v1")
@@ -376,6 +351,7 @@ def test_events_are_json_able_and_summarised(connect):
         "version": 0x0301,
         "length": events[0].length,
         "encrypted": False,
+        "note": None,
     }
     assert {d["kind"] for d in dicts} == {"record", "handshake", "change_cipher_spec"}
     assert events[0].summary() == f"c2s record handshake TLSv1.0 len={events[0].length}"
