@@ -23,6 +23,7 @@ server can do so without blocking anything); pass
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -44,6 +45,16 @@ if TYPE_CHECKING:
 
 TRACE_LOGGER = logging.getLogger("s2npy.trace")
 DEFAULT_RECV_SIZE = 16384
+BLINDING = {"self-service": lib.S2N_SELF_SERVICE_BLINDING, "built-in": lib.S2N_BUILT_IN_BLINDING}
+#: s2npy_connection_setup's failing step -> what was being done.
+SETUP_STEPS = {1: "setting connection context", 2: "setting connection config",
+               3: "setting verify host callback", 4: "setting blinding"}
+
+
+@functools.lru_cache(maxsize=256)
+def _encode_server_name(name: str) -> bytes:
+    """IDNA-encode a server name, cached: the codec is pure Python and clients reuse few names."""
+    return name.encode("idna")
 
 
 def _tracing_requested() -> bool:
@@ -61,7 +72,8 @@ class Connection:
     ``trace``: True for a trace of this connection (``connection.trace``), or a
     :class:`~s2npy.trace.Tracer` collecting traces of many connections.
     ``prefer``: ``"low_latency"`` (small records, s2n's default) or ``"throughput"``
-    (16 KiB records: better bulk MB/s).
+    (16 KiB records): for bulk transfers use ``"throughput"`` on both ends (fewer
+    records, so fewer headers, tags and calls per byte).
     """
 
     def __init__(self, config: Config, mode: Mode | str = Mode.CLIENT, *,
@@ -90,7 +102,12 @@ class Connection:
         self._callback_where = ""
         self._io_binding: TransportBinding | None = None
         self._io_object: Any = None
+        self._fd = -1  # the socket s2n reads directly (fd fast path), else -1
+        self._recv_error: S2NError | None = None  # found after a recv burst, raised by the next recv
         self._handshake_done = False
+        if blinding not in BLINDING:
+            raise UsageError("setting blinding", message=f"unknown blinding {blinding!r}",
+                             hint="use 'self-service' (default) or 'built-in'")
         self.config = config
         config._attach(self)
         pointer = lib.s2n_connection_new(self.mode.c_value)
@@ -99,11 +116,13 @@ class Connection:
         self._handle = ffi.new_handle(self)
         self._blocked = ffi.new("s2n_blocked_status *")
         self._io_blocked = ffi.new("s2n_blocked_status *")
+        self._recv_failed = ffi.new("int *")
         self.trace: ConnectionTrace | None = None
-        self._call(lib.s2n_connection_set_ctx(self._ptr, self._handle), "setting connection context")
-        self._call(lib.s2n_connection_set_config(self._ptr, config.ptr), "setting connection config")
-        self._install_verify_host(config)
-        self._set_blinding(blinding)
+        # One C call for the setup every connection needs (context, config, verify host, blinding).
+        step = lib.s2npy_connection_setup(pointer, config.ptr, self._handle, *self._verify_host_callback(config),
+                                          BLINDING[blinding])
+        if step:
+            self._call(-1, SETUP_STEPS[step])
         if prefer is not None:
             self.set_preference(prefer)
         if server_name is not None:
@@ -156,21 +175,14 @@ class Connection:
             s2n_error.operation = f"{s2n_error.operation} (in the {self._callback_where})"
         raise exc
 
-    def _install_verify_host(self, config: Config) -> None:
+    def _verify_host_callback(self, config: Config) -> tuple[Any, Any]:
+        """The (callback, data) this connection needs for ``config``; a NULL callback keeps s2n's."""
         if config._verify_host is not None:
-            self._call(lib.s2n_connection_set_verify_host_callback(
-                self._ptr, lib.s2npy_verify_host_cb, self._handle), "setting verify host callback")
-        elif self.mode is Mode.SERVER:
+            return lib.s2npy_verify_host_cb, self._handle
+        if self.mode is Mode.SERVER:
             # A server validates a client certificate's chain, not its names (as ssl does).
-            self._call(lib.s2n_connection_set_verify_host_callback(
-                self._ptr, lib.s2npy_accept_any_host, ffi.NULL), "setting verify host callback")
-
-    def _set_blinding(self, blinding: str) -> None:
-        choices = {"self-service": lib.S2N_SELF_SERVICE_BLINDING, "built-in": lib.S2N_BUILT_IN_BLINDING}
-        if blinding not in choices:
-            raise UsageError("setting blinding", message=f"unknown blinding {blinding!r}",
-                             hint="use 'self-service' (default) or 'built-in'")
-        self._call(lib.s2n_connection_set_blinding(self._ptr, choices[blinding]), "setting blinding")
+            return lib.s2npy_accept_any_host, ffi.NULL
+        return ffi.NULL, ffi.NULL
 
     def _start_trace(self, trace: "bool | Tracer | None") -> None:
         if trace is None:
@@ -191,7 +203,9 @@ class Connection:
             fd = io if isinstance(io, int) else io.fileno()
             self._call(lib.s2n_connection_set_fd(self.ptr, fd), "setting the connection's file descriptor",
                        hint="pass an open socket or file descriptor")
+            self._fd = fd
             return
+        self._fd = -1
         if isinstance(io, int):
             io = socket.socket(fileno=os.dup(io))
             self._io_object = io
@@ -211,7 +225,7 @@ class Connection:
         """Client: the SNI to send and the name to verify in the server certificate."""
         if not isinstance(name, str) or not name:
             raise UsageError("setting server name", message=f"server name must be a non-empty str, not {name!r}")
-        self._call(lib.s2n_set_server_name(self.ptr, name.encode("idna")), f"setting server name {name!r}")
+        self._call(lib.s2n_set_server_name(self.ptr, _encode_server_name(name)), f"setting server name {name!r}")
 
     def set_cert_auth(self, cert_auth: CertAuth | str) -> None:
         """Override the config's client certificate authentication for this connection."""
@@ -241,7 +255,10 @@ class Connection:
         config._attach(self)
         self._call(lib.s2n_connection_set_config(self.ptr, config.ptr), "switching config")
         self.config = config
-        self._install_verify_host(config)
+        callback, data = self._verify_host_callback(config)
+        if callback != ffi.NULL:
+            self._call(lib.s2n_connection_set_verify_host_callback(self.ptr, callback, data),
+                       "setting verify host callback")
 
     def set_session(self, session: bytes) -> None:
         """Client: resume the session saved from an earlier connection's ``session``."""
@@ -354,7 +371,7 @@ class Connection:
         """Encrypt and send up to ``len(data)`` bytes; returns how many were taken."""
         self._require_handshake("send")
         with ffi.from_buffer(data) as view:  # released now, not by a GC that may tear the buffer first
-            return self._io_call("send", lib.s2n_send, view, len(view))
+            return self._io_call("send", lib.s2n_send, view, len(view), self._io_blocked)
 
     def sendall(self, data: Any) -> None:
         """Send all of ``data`` (blocking I/O), like ``socket.sendall``."""
@@ -371,23 +388,37 @@ class Connection:
         return bytes(buffer)
 
     def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
-        """Receive into a writable buffer without an extra copy; 0 means the peer closed."""
+        """Receive into a writable buffer without an extra copy; 0 means the peer closed.
+
+        On a socket s2n reads directly, one call returns every record that has
+        already arrived (up to the buffer size) without waiting for more: a
+        large buffer then costs one call per burst, not per 16 KiB record.
+        """
         self._require_handshake("recv")
+        if self._recv_error is not None:
+            error, self._recv_error = self._recv_error, None
+            raise error
         with ffi.from_buffer(buffer, require_writable=True) as target:  # released now, see send()
             size = nbytes or len(target)
             if not 0 <= size <= len(target):
                 raise UsageError("recv_into", message=f"nbytes={nbytes} exceeds the buffer size {len(target)}")
-            return self._io_call("recv", lib.s2n_recv, target, size)
+            return self._io_call("recv", lib.s2npy_recv, target, size, self._fd, self._io_blocked, self._recv_failed)
 
     def _io_call(self, operation: str, function, *args) -> int:
-        """Run s2n_send/recv/shutdown (which may block) on this connection; raise its failure."""
+        """Run s2n_send/recv/shutdown (which may block) on this connection; raise its failure.
+
+        ``args`` follow the connection pointer and end with the blocked-status pointer.
+        """
         ptr = self._begin_call()
         try:
-            result = function(ptr, *args, self._io_blocked)
-            if result >= 0:
-                self._raise_callback_error(None)
-                return result
-            return self._io_failure(operation)
+            result = function(ptr, *args)
+            if result < 0:
+                return self._io_failure(operation)
+            if function is lib.s2npy_recv and self._recv_failed[0]:
+                # A later record of the burst failed: keep the error for the next recv (bytes first).
+                self._recv_error = self._io_error(operation)
+            self._raise_callback_error(None)
+            return result
         finally:
             self._end_call()
 
@@ -395,7 +426,8 @@ class Connection:
         """Decrypted bytes buffered in s2n, readable without I/O (like ``SSLSocket.pending``)."""
         return lib.s2n_peek(self.ptr)
 
-    def _io_failure(self, operation: str) -> int:
+    def _io_error(self, operation: str) -> S2NError:
+        """The exception for the s2n data call that just failed (right after it, same thread)."""
         blocked = Blocked(self._io_blocked[0])
         error = capture_error(operation, blocked=blocked, state_of=self._ptr)
         self._attach_transport_error(error)
@@ -404,6 +436,10 @@ class Connection:
             from .trace.diagnosis import diagnose
 
             error.diagnosis = diagnose(error, self.trace)
+        return error
+
+    def _io_failure(self, operation: str) -> int:
+        error = self._io_error(operation)
         self._raise_callback_error(error)
         raise error
 
@@ -411,11 +447,11 @@ class Connection:
 
     def shutdown(self) -> None:
         """Send close_notify and wait for the peer's (a full TLS shutdown)."""
-        self._io_call("shutdown", lib.s2n_shutdown)
+        self._io_call("shutdown", lib.s2n_shutdown, self._io_blocked)
 
     def shutdown_send(self) -> None:
         """Send close_notify and stop sending; reading stays possible (half close)."""
-        self._io_call("shutdown_send", lib.s2n_shutdown_send)
+        self._io_call("shutdown_send", lib.s2n_shutdown_send, self._io_blocked)
 
     def close(self) -> None:
         """Free the s2n connection (the socket/transport is not closed). Idempotent.

@@ -71,21 +71,6 @@ class NegotiatedFacts:
         return data
 
 
-def _string_out(getter, conn_ptr) -> str | None:
-    out = ffi.new("const char **")
-    if getter(conn_ptr, out) != lib.S2N_SUCCESS:
-        return None
-    return c_string(out[0])
-
-
-def _cipher_iana(conn_ptr) -> int | None:
-    first, second = ffi.new("uint8_t *"), ffi.new("uint8_t *")
-    if lib.s2n_connection_get_cipher_iana_value(conn_ptr, first, second) != lib.S2N_SUCCESS:
-        return None
-    value = (first[0] << 8) | second[0]
-    return value or None
-
-
 class PeerCertChain(Sequence):
     """The peer's certificate chain, read from s2n and parsed when first used.
 
@@ -187,35 +172,33 @@ def read_facts(conn_ptr, *, include_chain: bool = True,
                chain: Sequence[x509.Certificate] | None = None) -> NegotiatedFacts:
     """Read every fact from an ``s2n_connection *`` (safe at any point of its life).
 
-    The peer chain is ``chain`` when given (e.g. a lazy :class:`PeerCertChain`), else read now.
+    One C call (``s2npy_read_facts``) fills a struct with every getter's result:
+    every handshake reads its facts, and ~20 separate crossings cost more than
+    the struct. The peer chain is ``chain`` when given (e.g. a lazy
+    :class:`PeerCertChain`), else read now.
     """
-    mode = "server" if lib.s2n_connection_get_mode(conn_ptr) == lib.S2N_SERVER else "client"
-    complete = bool(lib.s2n_connection_handshake_complete(conn_ptr))
-    version = lib.s2n_connection_get_actual_protocol_version(conn_ptr)
-    client_cert_used = lib.s2n_connection_client_cert_used(conn_ptr) == 1
-    alert = lib.s2n_connection_get_alert(conn_ptr)
-    facts = NegotiatedFacts(
-        mode=mode,
+    raw = ffi.new("struct s2npy_facts *")
+    lib.s2npy_read_facts(conn_ptr, raw)
+    complete = bool(raw.handshake_complete)
+    return NegotiatedFacts(
+        mode="server" if raw.mode == lib.S2N_SERVER else "client",
         handshake_complete=complete,
-        protocol=protocol_name(version) if complete else None,
-        protocol_version=version,
-        client_protocol=protocol_name(lib.s2n_connection_get_client_protocol_version(conn_ptr)),
-        server_protocol=protocol_name(lib.s2n_connection_get_server_protocol_version(conn_ptr)),
-        cipher=c_string(lib.s2n_connection_get_cipher(conn_ptr)) if complete else None,
-        cipher_iana=_cipher_iana(conn_ptr) if complete else None,
-        group=_string_out(lib.s2n_connection_get_key_exchange_group, conn_ptr),
-        signature_scheme=_string_out(lib.s2n_connection_get_signature_scheme, conn_ptr),
-        alpn=c_string(lib.s2n_get_application_protocol(conn_ptr)),
-        server_name=c_string(lib.s2n_get_server_name(conn_ptr)),
-        handshake_type=c_string(lib.s2n_connection_get_handshake_type_name(conn_ptr)),
-        last_message=c_string(lib.s2n_connection_get_last_message_name(conn_ptr)),
-        client_cert_sent=client_cert_used,
+        protocol=protocol_name(raw.protocol_version) if complete else None,
+        protocol_version=raw.protocol_version,
+        client_protocol=protocol_name(raw.client_protocol_version),
+        server_protocol=protocol_name(raw.server_protocol_version),
+        cipher=c_string(raw.cipher),
+        cipher_iana=raw.cipher_iana or None,
+        group=c_string(raw.group),
+        signature_scheme=c_string(raw.signature_scheme),
+        alpn=c_string(raw.alpn),
+        server_name=c_string(raw.server_name),
+        handshake_type=c_string(raw.handshake_type),
+        last_message=c_string(raw.last_message),
+        client_cert_sent=bool(raw.client_cert_used),
         peer_cert_chain=chain if chain is not None else peer_cert_chain(conn_ptr) if include_chain else [],
-        session_resumed=lib.s2n_connection_is_session_resumed(conn_ptr) == 1,
-        alert=alert if alert >= 0 else None,
-        wire_bytes_in=lib.s2n_connection_get_wire_bytes_in(conn_ptr),
-        wire_bytes_out=lib.s2n_connection_get_wire_bytes_out(conn_ptr),
+        session_resumed=bool(raw.session_resumed),
+        alert=raw.alert if raw.alert >= 0 else None,
+        wire_bytes_in=raw.wire_bytes_in,
+        wire_bytes_out=raw.wire_bytes_out,
     )
-    # Getters that found nothing (no alert, no group yet) set s2n_errno; clear it.
-    lib.s2n_errno_location()[0] = 0
-    return facts
