@@ -50,6 +50,8 @@ BLINDING = {"self-service": lib.S2N_SELF_SERVICE_BLINDING, "built-in": lib.S2N_B
 SETUP_STEPS = {1: "setting connection context", 2: "setting connection config",
                3: "setting verify host callback", 4: "setting blinding"}
 
+_BURST_RECV = lib.s2npy_recv
+
 
 @functools.lru_cache(maxsize=256)
 def _encode_server_name(name: str) -> bytes:
@@ -300,7 +302,9 @@ class Connection:
     def _begin_call(self):
         """Enter an s2n call that may block; returns the pointer, valid until ``_end_call``."""
         with self._calls_lock:
-            ptr = self.ptr
+            ptr = self._ptr
+            if ptr is None:
+                return self.ptr  # raises: the connection is closed
             self._calls += 1
         return ptr
 
@@ -369,16 +373,25 @@ class Connection:
 
     def send(self, data: Any) -> int:
         """Encrypt and send up to ``len(data)`` bytes; returns how many were taken."""
-        self._require_handshake("send")
+        if not self._handshake_done:
+            self._require_handshake("send")
         with ffi.from_buffer(data) as view:  # released now, not by a GC that may tear the buffer first
             return self._io_call("send", lib.s2n_send, view, len(view), self._io_blocked)
 
     def sendall(self, data: Any) -> None:
-        """Send all of ``data`` (blocking I/O), like ``socket.sendall``."""
-        view = memoryview(data).cast("B")
-        sent = self.send(view)
-        while sent < len(view):
-            sent += self.send(view[sent:])
+        """Send all of ``data`` (blocking I/O), like ``socket.sendall``.
+
+        One buffer export for the whole call; a partial send continues from a
+        pointer into it (no memoryview slices): small writes are dominated by
+        this per-call Python cost.
+        """
+        if not self._handshake_done:
+            self._require_handshake("send")
+        with ffi.from_buffer(data) as view:
+            total = len(view)
+            sent = self._io_call("send", lib.s2n_send, view, total, self._io_blocked)
+            while sent < total:
+                sent += self._io_call("send", lib.s2n_send, view + sent, total - sent, self._io_blocked)
 
     def recv(self, bufsize: int = DEFAULT_RECV_SIZE) -> bytes:
         """Receive up to ``bufsize`` bytes of application data; b"" after the peer's close_notify."""
@@ -394,7 +407,8 @@ class Connection:
         already arrived (up to the buffer size) without waiting for more: a
         large buffer then costs one call per burst, not per 16 KiB record.
         """
-        self._require_handshake("recv")
+        if not self._handshake_done:
+            self._require_handshake("recv")
         if self._recv_error is not None:
             error, self._recv_error = self._recv_error, None
             raise error
@@ -414,7 +428,7 @@ class Connection:
             result = function(ptr, *args)
             if result < 0:
                 return self._io_failure(operation)
-            if function is lib.s2npy_recv and self._recv_failed[0]:
+            if function is _BURST_RECV and self._recv_failed[0]:
                 # A later record of the burst failed: keep the error for the next recv (bytes first).
                 self._recv_error = self._io_error(operation)
             self._raise_callback_error(None)
