@@ -21,15 +21,25 @@ class ClientHello:
     ``cipher_suites``, ``groups``, ``signature_algorithms``,
     ``supported_versions`` and ``extensions`` are decoded from it; ``ja3``/``ja4``
     are s2n's fingerprints (unstable fingerprint API, when the build has it).
-    Everything is copied out at once, so the object stays valid after the
-    callback returns.
+    The message is copied out at once, so the object stays valid after the
+    callback returns (and after the connection is freed).
     """
 
-    def __init__(self, raw: bytes, server_name: str | None, ja3: str | None, ja4: str | None) -> None:
+    def __init__(self, raw: bytes, server_name: str | None) -> None:
         self.raw = raw
         self.server_name = server_name
-        self.ja3 = ja3
-        self.ja4 = ja4
+
+    # JA3/JA4 are computed from ``raw`` when first read: each costs ~10-20 us and a
+    # traced server records every ClientHello, while most traces never show them.
+    @cached_property
+    def ja3(self) -> str | None:
+        """JA3 (MD5 hex); None without the fingerprint API or for an SSLv2 ClientHello."""
+        return _fingerprint(self.raw, "JA3")
+
+    @cached_property
+    def ja4(self) -> str | None:
+        """JA4 fingerprint string; None without the fingerprint API or for an SSLv2 ClientHello."""
+        return _fingerprint(self.raw, "JA4")
 
     @classmethod
     def from_connection(cls, connection: "Connection") -> "ClientHello":
@@ -39,7 +49,7 @@ class ClientHello:
         buffer = ffi.new("uint8_t[]", length)
         copied = check(lib.s2n_client_hello_get_raw_message(hello, buffer, length), "reading the ClientHello")
         raw = ffi.unpack(ffi.cast("char *", buffer), copied)
-        return cls(raw, _server_name(hello), _fingerprint(hello, "JA3"), _fingerprint(hello, "JA4"))
+        return cls(raw, _server_name(hello))
 
     @cached_property
     def details(self) -> dict[str, Any]:
@@ -90,15 +100,24 @@ def _server_name(hello) -> str | None:
     return ffi.unpack(ffi.cast("char *", buffer), out[0]).decode("ascii", "replace")
 
 
-def _fingerprint(hello, kind: str) -> str | None:
-    """JA3 (MD5 hex) or JA4 fingerprint string; None when the build lacks the fingerprint API."""
+def _fingerprint(raw: bytes, kind: str) -> str | None:
+    """JA3 (MD5 hex) or JA4 of a ClientHello body, via s2n's parser and fingerprint API.
+
+    None when the build lacks the fingerprint API, or for a message s2n cannot
+    parse on its own (an SSLv2 ClientHello).
+    """
     if not HAS_FINGERPRINT:
+        return None
+    message = bytes([CLIENT_HELLO_TYPE]) + len(raw).to_bytes(3, "big") + raw
+    hello = ffi.new("struct s2n_client_hello **", lib.s2n_client_hello_parse_message(message, len(message)))
+    if hello[0] == ffi.NULL:
+        lib.s2n_errno_location()[0] = 0
         return None
     fingerprint_type = lib.S2N_FINGERPRINT_JA3 if kind == "JA3" else lib.S2N_FINGERPRINT_JA4
     holder = ffi.new("struct s2n_fingerprint **", lib.s2n_fingerprint_new(fingerprint_type))
     try:
         check(-1 if holder[0] == ffi.NULL else 0, f"computing {kind}")
-        check(lib.s2n_fingerprint_set_client_hello(holder[0], hello), f"computing {kind}")
+        check(lib.s2n_fingerprint_set_client_hello(holder[0], hello[0]), f"computing {kind}")
         size = ffi.new("uint32_t *")
         check(lib.s2n_fingerprint_get_hash_size(holder[0], size), f"computing {kind}")
         buffer = ffi.new("uint8_t[]", size[0])
@@ -106,3 +125,4 @@ def _fingerprint(hello, kind: str) -> str | None:
         return ffi.unpack(ffi.cast("char *", buffer), size[0]).decode("ascii", "replace")
     finally:
         lib.s2n_fingerprint_free(holder)
+        lib.s2n_client_hello_free(hello)

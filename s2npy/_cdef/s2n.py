@@ -82,6 +82,8 @@ int s2n_config_set_key_log_cb(struct s2n_config *config, s2n_key_log_fn callback
 
 /* client hello */
 struct s2n_client_hello *s2n_connection_get_client_hello(struct s2n_connection *conn);
+struct s2n_client_hello *s2n_client_hello_parse_message(const uint8_t *bytes, uint32_t size);
+int s2n_client_hello_free(struct s2n_client_hello **ch);
 ssize_t s2n_client_hello_get_raw_message_length(struct s2n_client_hello *ch);
 ssize_t s2n_client_hello_get_raw_message(struct s2n_client_hello *ch, uint8_t *out, uint32_t max_length);
 int s2n_client_hello_get_server_name_length(struct s2n_client_hello *ch, uint16_t *length);
