@@ -327,19 +327,29 @@ class Config:
 
     # --- callbacks -----------------------------------------------------------------
 
-    def set_client_hello_callback(self, callback: Callable[["Connection", "ClientHello"], None]) -> None:
+    def set_client_hello_callback(self, callback: Callable[["Connection", "ClientHello"], None], *,
+                                  blocking: bool = True) -> None:
         """Servers: ``callback(connection, hello)`` runs once the ClientHello is parsed.
 
         It may change that connection's cert auth, policy or config (e.g. ask API
         clients for a certificate but not browsers). Raising rejects the
         handshake; the exception reaches the caller of ``negotiate()``.
+
+        ``blocking=False`` is for decisions that take time (a lookup, another
+        service): after the callback returns, the handshake pauses -
+        ``negotiate()`` raises :class:`~s2npy.WantApplicationInputError` and
+        ``try_negotiate()`` returns ``Blocked.ON_APPLICATION_INPUT`` - until
+        someone calls ``connection.client_hello_done()`` (from the callback or
+        later, from any thread); then negotiate again.
         """
-        self._change("client hello callback", "set_client_hello_callback", callback)
+        self._change("client hello callback", "set_client_hello_callback", callback, blocking=blocking)
         if not callable(callback):
             raise ConfigError(f"client hello callback must be callable, not {type(callback).__name__}")
         self._client_hello_callback = callback
         check(lib.s2n_config_set_client_hello_cb(self.ptr, lib.s2npy_client_hello_cb, self._handle),
               "setting client hello callback")
+        mode = lib.S2N_CLIENT_HELLO_CB_BLOCKING if blocking else lib.S2N_CLIENT_HELLO_CB_NONBLOCKING
+        check(lib.s2n_config_set_client_hello_cb_mode(self.ptr, mode), "setting client hello callback mode")
 
     def set_key_log(self, target: Callable[["Connection", str], None] | str | os.PathLike | bool) -> None:
         """Log TLS secrets (NSS key log format) - for debugging and decrypting captures ONLY.

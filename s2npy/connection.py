@@ -549,6 +549,11 @@ class Connection:
 
     # --- callback entry points (called from s2npy._callbacks) -----------------------------------------
 
+    def client_hello_done(self) -> None:
+        """Resume a handshake paused by a non-blocking client hello callback (see Config)."""
+        self._call(lib.s2n_client_hello_cb_done(self.ptr), "resuming after the client hello callback",
+                   hint="only valid with Config.set_client_hello_callback(..., blocking=False)")
+
     def run_client_hello_callback(self) -> None:
         callback = self.config._client_hello_callback
         from .client_hello import ClientHello

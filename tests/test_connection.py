@@ -270,3 +270,24 @@ def test_versions_reports_pin_and_libcrypto():
     info = s2npy.versions()
     assert info["s2n_source"].startswith("awscrt 0.38.0")
     assert "AWS-LC" in info["libcrypto"]
+
+
+def test_non_blocking_client_hello_callback_pauses_until_done(pki, client_config):
+    """A slow decision: negotiate() reports want-application-input until client_hello_done()."""
+    paused = []
+    server_config = s2npy.Config(certificates=[(pki.server.cert, pki.server.key)])
+    server_config.set_client_hello_callback(lambda connection, hello: paused.append(connection), blocking=False)
+    server_end, client_end = s2npy.memory_pipe()
+    server = s2npy.Connection(server_config, "server", io=server_end)
+    client = s2npy.Connection(client_config(), "client", io=client_end, server_name="localhost")
+    assert client.try_negotiate() is Blocked.ON_READ
+    with pytest.raises(s2npy.WantApplicationInputError):
+        server.negotiate()
+    assert paused == [server]
+    assert server.try_negotiate() is Blocked.ON_APPLICATION_INPUT
+    server.client_hello_done()
+    assert server.try_negotiate() is Blocked.ON_READ
+    assert client.try_negotiate() is Blocked.NOT_BLOCKED
+    assert server.try_negotiate() is Blocked.NOT_BLOCKED
+    client.close()
+    server.close()
