@@ -15,14 +15,16 @@ from __future__ import annotations
 import errno
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .connection import Connection
 from .enums import Blocked, Mode
 from .errors import BlockedError, S2NError
 from .facts import NegotiatedFacts
-from .trace.recorder import ConnectionTrace, Tracer
+
+if TYPE_CHECKING:  # the trace package is imported only when a handshake is traced
+    from .trace.recorder import ConnectionTrace
 
 MAX_ROUNDS = 1000
 
@@ -180,7 +182,11 @@ def handshake(server_config: Config, client_config: Config | None, *,
     """
     server_end, client_end = _make_end(server), _make_end(client)
     server_end.peer, client_end.peer = client_end, server_end
-    tracer = Tracer() if trace else None
+    tracer = None
+    if trace:
+        from .trace.recorder import Tracer
+
+        tracer = Tracer()
     server_result, client_result = SideResult("server"), SideResult("client")
     sides = []
     server_conn = _open_side(server_config, Mode.SERVER, server_end, server, tracer, {}, server_result, sides)
