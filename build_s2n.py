@@ -317,6 +317,7 @@ uint8_t s2npy_accept_any_host(const char *host_name, size_t host_name_len, void 
 int s2npy_connection_setup(struct s2n_connection *conn, struct s2n_config *config, void *ctx,
                            s2n_verify_host_fn verify_host, void *verify_data, s2n_blinding blinding);
 void s2npy_read_facts(struct s2n_connection *conn, struct s2npy_facts *out);
+ssize_t s2npy_send(struct s2n_connection *conn, const void *buf, ssize_t size, s2n_blocked_status *blocked);
 ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, int fd,
                    s2n_blocked_status *blocked, int *failed);
 """
@@ -374,32 +375,70 @@ static void s2npy_read_facts(struct s2n_connection *conn, struct s2npy_facts *ou
 
 /* glibc's memcpy uses `rep movsb` from 8 KiB up, and on AMD Zen that runs ~25x slower
  * (measured here: 3 vs 80 GB/s) when the destination is 1-15 bytes ahead of the source
- * modulo 64. s2n copies decrypted data into the caller's buffer from its record buffer,
- * where the data starts after the 5-byte header and any explicit IV (8 bytes for TLS 1.2
- * AES-GCM), that is at 5 or 13 modulo 16 past a 16-byte aligned allocation. For one
- * caller buffer alignment in four (a bytearray, often) every record took the slow copy:
- * bulk receive ran at 0.6x native C. So a large read goes through a bounce buffer placed
- * a multiple of 16 bytes from s2n's data, then to the caller at a fast distance: an extra
- * copy at full speed instead of a slow one. */
+ * modulo 64. s2n copies application data between the caller's buffer and its record
+ * buffer, where the data starts after the 5-byte header and any explicit IV (8 bytes for
+ * TLS 1.2 AES-GCM): at 5 or 13 modulo 16 past a 16-byte aligned allocation. For one
+ * caller alignment in four (a bytearray receiving, often) every record took the slow
+ * copy: bulk receive ran at 0.6x native C. So a large transfer goes through a bounce
+ * buffer placed a multiple of 16 bytes from s2n's data, and from/to the caller at a fast
+ * distance: an extra copy at full speed instead of a slow one. */
 #define S2NPY_BOUNCE 16384
 #define S2NPY_REP_MOVSB_MIN 8192
 
-static ssize_t s2npy_recv_record(struct s2n_connection *conn, uint8_t *buf, ssize_t size,
-                                 s2n_blocked_status *blocked)
+/* Where s2n's record data starts, modulo 16. */
+static uintptr_t s2npy_data_offset(struct s2n_connection *conn)
 {
     const char *cipher = s2n_connection_get_cipher(conn);
     int tls12_gcm = s2n_connection_get_actual_protocol_version(conn) < S2N_TLS13
         && cipher != NULL && strstr(cipher, "GCM") != NULL;
-    uintptr_t data_offset = tls12_gcm ? 13 : 5;
-    if (size < S2NPY_REP_MOVSB_MIN || ((uintptr_t) buf - data_offset) % 16 == 0) {
-        return s2n_recv(conn, buf, size, blocked);
-    }
-    _Alignas(64) uint8_t area[S2NPY_BOUNCE + 64];
+    return tls12_gcm ? 13 : 5;
+}
+
+/* A bounce buffer in `area` (S2NPY_BOUNCE + 64 bytes, 64-aligned) at `data_offset`
+ * modulo 16, or NULL when `caller` already is (no bounce needed). `to_caller`: the
+ * caller's buffer is the destination of the bounce copy, else its source. */
+static uint8_t *s2npy_bounce(uint8_t *area, uintptr_t data_offset, const void *caller, int to_caller)
+{
+    if (((uintptr_t) caller - data_offset) % 16 == 0) return NULL;
     uint8_t *bounce = area + data_offset;
-    if (((uintptr_t) buf - (uintptr_t) bounce) % 64 - 1 < 15) bounce += 16;
+    uintptr_t distance = to_caller ? (uintptr_t) caller - (uintptr_t) bounce : (uintptr_t) bounce - (uintptr_t) caller;
+    return distance % 64 - 1 < 15 ? bounce + 16 : bounce;
+}
+
+static ssize_t s2npy_recv_record(struct s2n_connection *conn, uint8_t *buf, ssize_t size,
+                                 s2n_blocked_status *blocked)
+{
+    _Alignas(64) uint8_t area[S2NPY_BOUNCE + 64];
+    uint8_t *bounce = size < S2NPY_REP_MOVSB_MIN ? NULL : s2npy_bounce(area, s2npy_data_offset(conn), buf, 1);
+    if (bounce == NULL) return s2n_recv(conn, buf, size, blocked);
     ssize_t count = s2n_recv(conn, bounce, size < S2NPY_BOUNCE ? size : S2NPY_BOUNCE, blocked);
     if (count > 0) memcpy(buf, bounce, count);
     return count;
+}
+
+/* s2n_send through the bounce buffer, one record's worth at a time. If a later piece
+ * blocks, the bytes taken so far are returned (the caller retries with the rest, which
+ * starts with the same piece, as s2n requires); any other failure is returned as is. */
+static ssize_t s2npy_send(struct s2n_connection *conn, const void *buf, ssize_t size, s2n_blocked_status *blocked)
+{
+    _Alignas(64) uint8_t area[S2NPY_BOUNCE + 64];
+    uint8_t *bounce = size < S2NPY_REP_MOVSB_MIN ? NULL : s2npy_bounce(area, s2npy_data_offset(conn), buf, 0);
+    if (bounce == NULL) return s2n_send(conn, buf, size, blocked);
+    ssize_t total = 0;
+    while (total < size) {
+        ssize_t piece = size - total < S2NPY_BOUNCE ? size - total : S2NPY_BOUNCE;
+        memcpy(bounce, (const uint8_t *) buf + total, piece);
+        ssize_t sent = s2n_send(conn, bounce, piece, blocked);
+        if (sent < 0) {
+            if (total == 0 || s2n_error_get_type(s2n_errno) != S2N_ERR_T_BLOCKED) return sent;
+            *s2n_errno_location() = 0;
+            *blocked = S2N_NOT_BLOCKED;
+            break;
+        }
+        total += sent;
+        if (sent < piece) break;
+    }
+    return total;
 }
 
 /* s2n_recv, then more records while the socket `fd` already holds some, up to `size`:

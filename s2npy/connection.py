@@ -376,7 +376,7 @@ class Connection:
         if not self._handshake_done:
             self._require_handshake("send")
         with ffi.from_buffer(data) as view:  # released now, not by a GC that may tear the buffer first
-            return self._io_call("send", lib.s2n_send, view, len(view), self._io_blocked)
+            return self._io_call("send", lib.s2npy_send, view, len(view), self._io_blocked)
 
     def sendall(self, data: Any) -> None:
         """Send all of ``data`` (blocking I/O), like ``socket.sendall``.
@@ -389,9 +389,9 @@ class Connection:
             self._require_handshake("send")
         with ffi.from_buffer(data) as view:
             total = len(view)
-            sent = self._io_call("send", lib.s2n_send, view, total, self._io_blocked)
+            sent = self._io_call("send", lib.s2npy_send, view, total, self._io_blocked)
             while sent < total:
-                sent += self._io_call("send", lib.s2n_send, view + sent, total - sent, self._io_blocked)
+                sent += self._io_call("send", lib.s2npy_send, view + sent, total - sent, self._io_blocked)
 
     def recv(self, bufsize: int = DEFAULT_RECV_SIZE) -> bytes:
         """Receive up to ``bufsize`` bytes of application data; b"" after the peer's close_notify."""

@@ -106,6 +106,36 @@ def test_recv_into_and_bulk_transfer_over_socketpair(server_config, client_confi
     assert bytes(received) == payload
 
 
+@pytest.mark.parametrize("policy", ["default_tls13", "20240501"])  # record data at 5 / 13 mod 16
+def test_large_transfers_from_and_to_every_buffer_alignment(server_config, client_config, policy):
+    """send/recv of >= 8 KiB bounce through an aligned buffer when the caller's alignment
+    would make memcpy slow: every offset must still carry the exact bytes."""
+    server_sock, client_sock = socket.socketpair()
+    payload = bytes(range(256)) * 160  # 40 KiB: pieces of 16 KiB and a rest
+    offsets = range(0, 64, 3)
+
+    def serve():
+        with s2npy.Connection(server_config(policy=policy), "server", io=server_sock, prefer="throughput") as conn:
+            conn.negotiate()
+            source = bytearray(len(payload) + 64)
+            for offset in offsets:
+                source[offset:offset + len(payload)] = payload
+                conn.sendall(memoryview(source)[offset:offset + len(payload)])
+
+    thread, outcome = _run_in_thread(serve)
+    with s2npy.Connection(client_config(policy=policy), "client", io=client_sock, server_name="localhost") as conn:
+        conn.negotiate()
+        target = bytearray(len(payload) + 64)
+        for offset in offsets:
+            view = memoryview(target)[offset:offset + len(payload)]
+            received = 0
+            while received < len(payload):
+                received += conn.recv_into(view[received:])
+            assert bytes(view) == payload, offset
+    thread.join(10)
+    assert "error" not in outcome, outcome
+
+
 def test_non_blocking_socket_raises_want_read(server_config, client_config):
     server_sock, client_sock = socket.socketpair()
     client_sock.setblocking(False)
