@@ -252,6 +252,8 @@ def _step(connection: Connection, end: PipeEnd, result: SideResult) -> bool:
         result.error = exc
         result.aborted = isinstance(end, _AbortingEnd) and end.aborted
         result.facts = None
+        if result.aborted and isinstance(exc, S2NError):
+            exc.diagnosis = _simulated_abort(exc, end.behaviour)
         _hang_up(connection, end)
         return True
     if blocked is Blocked.NOT_BLOCKED:
@@ -260,6 +262,21 @@ def _step(connection: Connection, end: PipeEnd, result: SideResult) -> bool:
             connection.trace.on_success(result.facts)
         return True
     return (end.sent, len(end.inbox)) != before
+
+
+def _simulated_abort(error: S2NError, behaviour: Behaviour):
+    """The aborting side's own failure is the simulation doing its job, not a peer's fault."""
+    from .trace.diagnosis import Diagnosis
+
+    how = "reset" if behaviour.reset else "closed without an alert"
+    original = error.diagnosis
+    return Diagnosis(
+        cause="simulated_abort", side=error.mode, step=error.last_message,
+        headline=f"this {error.mode} {how} at {behaviour.abort_at}, as Behaviour(abort_at=...) asked",
+        explanation="The simulated peer hung up on purpose; the other side's error is the one to read.",
+        next_step="look at the other side's exception and diagnosis",
+        last_sent=original.last_sent if original else None,
+        last_received=original.last_received if original else None)
 
 
 def _hang_up(connection: Connection, end: PipeEnd) -> None:

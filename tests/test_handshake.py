@@ -152,3 +152,12 @@ def test_session_resumption_with_tickets(server_config, client_config):
     second = s2npy.handshake(server, client, server_name="localhost", client_session=first.client.session)
     assert second.ok, second.error
     assert second.client.facts.session_resumed and second.server.facts.session_resumed
+
+
+def test_simulated_abort_is_diagnosed_as_such(server_config, client_config):
+    result = s2npy.handshake(server_config(cert_auth="optional"), client_config(), server_name="localhost",
+                             client=Behaviour(abort_at="CLIENT_CERT"))
+    assert result.client.aborted
+    assert result.client.error.diagnosis.cause == "simulated_abort"
+    assert "this client closed without an alert at CLIENT_CERT" in str(result.client.error)
+    assert result.server.error.diagnosis.cause == "closed_after_certificate_request"
