@@ -309,10 +309,15 @@ struct s2npy_facts {
 };
 """
 
+#: One chunk recorded by the C trace tap (s2npy.io.FdTap unpacks them); direction 0 in, 1 out.
+TAP_CHUNK_STRUCT = """
+struct s2npy_tap_chunk { int64_t t_ns; uint64_t offset; uint32_t length; int32_t direction; };
+"""
+
 #: C helpers compiled into the extension. Each replaces a run of Python -> C crossings
 #: that every connection pays (measured: a checked call costs ~1-2 us of Python, the
 #: GIL round trip of a blocking call far more), so they are about speed, not features.
-HELPERS_CDEF = FACTS_STRUCT + """
+HELPERS_CDEF = FACTS_STRUCT + TAP_CHUNK_STRUCT + """
 uint8_t s2npy_accept_any_host(const char *host_name, size_t host_name_len, void *data);
 int s2npy_connection_setup(struct s2n_connection *conn, struct s2n_config *config, void *ctx,
                            s2n_verify_host_fn verify_host, void *verify_data, s2n_blinding blinding);
@@ -320,9 +325,15 @@ void s2npy_read_facts(struct s2n_connection *conn, struct s2npy_facts *out);
 ssize_t s2npy_send(struct s2n_connection *conn, const void *buf, ssize_t size, s2n_blocked_status *blocked);
 ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, int fd,
                    s2n_blocked_status *blocked, int *failed);
+struct s2npy_tap { int fd; int io_errno; size_t count; size_t used; struct s2npy_tap_chunk *chunks; uint8_t *data; ...; };
+struct s2npy_tap *s2npy_tap_new(int fd);
+void s2npy_tap_free(struct s2npy_tap *tap);
+int s2npy_tap_install(struct s2n_connection *conn, struct s2npy_tap *tap);
+void s2npy_tap_lock(struct s2npy_tap *tap);
+void s2npy_tap_unlock(struct s2npy_tap *tap);
 """
 
-HELPERS_C = FACTS_STRUCT + r"""
+HELPERS_C = FACTS_STRUCT + TAP_CHUNK_STRUCT + r"""
 /* Servers check a client certificate's chain, not its names: this verify-host
  * callback (pure C, no GIL round trip) accepts any name, like Python's ssl does. */
 static uint8_t s2npy_accept_any_host(const char *h, size_t n, void *d) { (void)h; (void)n; (void)d; return 1; }
@@ -467,6 +478,125 @@ static ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, 
     }
     return total;
 }
+
+/* Tracing a connection on a socket or fd without Python in its I/O: s2n calls these
+ * recv/send callbacks, which read()/write() the fd exactly as s2n's own fd I/O does
+ * (same errno: EAGAIN is "blocked", s2n retries EINTR) and append each chunk - the
+ * direction, a CLOCK_MONOTONIC timestamp (time.perf_counter's clock on Linux) and the
+ * bytes - to buffers that Python drains into ConnectionTrace.chunks after each s2n call
+ * (one crossing per call instead of one Python callback per record read or write).
+ * An empty "in" chunk is the peer's EOF. A failed read/write other than EAGAIN/EINTR
+ * leaves its errno in io_errno, for the exception's __cause__. The mutex covers a
+ * reader and a writer thread on one connection (s2n allows both at once). */
+struct s2npy_tap {
+    int fd, io_errno;
+    size_t count, used;               /* chunks and data bytes not drained yet */
+    struct s2npy_tap_chunk *chunks;
+    uint8_t *data;
+    size_t chunk_capacity, capacity;
+    pthread_mutex_t lock;
+};
+
+static struct s2npy_tap *s2npy_tap_new(int fd)
+{
+    struct s2npy_tap *tap = calloc(1, sizeof *tap);
+    if (tap == NULL) return NULL;
+    tap->fd = fd;
+    pthread_mutex_init(&tap->lock, NULL);
+    return tap;
+}
+
+static void s2npy_tap_free(struct s2npy_tap *tap)
+{
+    if (tap == NULL) return;
+    pthread_mutex_destroy(&tap->lock);
+    free(tap->chunks);
+    free(tap->data);
+    free(tap);
+}
+
+static void s2npy_tap_lock(struct s2npy_tap *tap) { pthread_mutex_lock(&tap->lock); }
+static void s2npy_tap_unlock(struct s2npy_tap *tap) { pthread_mutex_unlock(&tap->lock); }
+
+/* Room for one more chunk of up to `bytes` (called with the lock held). */
+static int s2npy_tap_reserve(struct s2npy_tap *tap, size_t bytes)
+{
+    if (tap->count == tap->chunk_capacity) {
+        size_t wanted = tap->chunk_capacity ? 2 * tap->chunk_capacity : 32;
+        void *grown = realloc(tap->chunks, wanted * sizeof *tap->chunks);
+        if (grown == NULL) return -1;
+        tap->chunks = grown;
+        tap->chunk_capacity = wanted;
+    }
+    if (tap->used + bytes > tap->capacity) {
+        size_t wanted = tap->capacity ? 2 * tap->capacity : 8192;
+        if (wanted < tap->used + bytes) wanted = tap->used + bytes;
+        void *grown = realloc(tap->data, wanted);
+        if (grown == NULL) return -1;
+        tap->data = grown;
+        tap->capacity = wanted;
+    }
+    return 0;
+}
+
+static void s2npy_tap_append(struct s2npy_tap *tap, int32_t direction, const uint8_t *buf, size_t length)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    struct s2npy_tap_chunk *chunk = &tap->chunks[tap->count++];
+    chunk->t_ns = (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
+    chunk->offset = tap->used;
+    chunk->length = (uint32_t) length;
+    chunk->direction = direction;
+    if (length) memcpy(tap->data + tap->used, buf, length);
+    tap->used += length;
+}
+
+static int s2npy_tap_failed(struct s2npy_tap *tap)
+{
+    int saved = errno;
+    if (saved != EAGAIN && saved != EWOULDBLOCK && saved != EINTR) tap->io_errno = saved;
+    errno = saved;
+    return -1;
+}
+
+/* direction 0: "in" (read, s2n's recv callback), 1: "out" (write, its send callback).
+ * Space is reserved before the I/O, so bytes that crossed the fd are recorded; if it
+ * cannot be, the call fails with ENOMEM. An empty read (the peer's EOF) is a chunk too. */
+static int s2npy_tap_io(struct s2npy_tap *tap, int32_t direction, uint8_t *buf, uint32_t len)
+{
+    pthread_mutex_lock(&tap->lock);
+    int room = s2npy_tap_reserve(tap, len);
+    pthread_mutex_unlock(&tap->lock);
+    if (room < 0) { errno = ENOMEM; return -1; }
+    ssize_t count = direction ? write(tap->fd, buf, len) : read(tap->fd, buf, len);
+    if (count < 0) return s2npy_tap_failed(tap);
+    if (count > 0 || !direction) {
+        pthread_mutex_lock(&tap->lock);
+        if (s2npy_tap_reserve(tap, count) == 0) s2npy_tap_append(tap, direction, buf, count);
+        pthread_mutex_unlock(&tap->lock);
+    }
+    return (int) count;
+}
+
+static int s2npy_tap_recv(void *io_context, uint8_t *buf, uint32_t len)
+{
+    return s2npy_tap_io(io_context, 0, buf, len);
+}
+
+static int s2npy_tap_send(void *io_context, const uint8_t *buf, uint32_t len)
+{
+    return s2npy_tap_io(io_context, 1, (uint8_t *) buf, len);
+}
+
+/* The four setters of a tapped connection's I/O in one crossing; 0 or -1 (s2n_errno set). */
+static int s2npy_tap_install(struct s2n_connection *conn, struct s2npy_tap *tap)
+{
+    if (s2n_connection_set_recv_cb(conn, s2npy_tap_recv) < 0) return -1;
+    if (s2n_connection_set_send_cb(conn, s2npy_tap_send) < 0) return -1;
+    if (s2n_connection_set_recv_ctx(conn, tap) < 0) return -1;
+    return s2n_connection_set_send_ctx(conn, tap);
+}
 """
 
 
@@ -489,7 +619,8 @@ def make_ffi() -> FFI:
     ffi.cdef("const char *s2npy_build_info(void);\n" + HELPERS_CDEF)
     ffi.set_source(
         "s2npy._s2n",
-        includes + "#include <openssl/crypto.h>\n#include <poll.h>\n#include <string.h>\n"
+        includes + "#include <openssl/crypto.h>\n#include <errno.h>\n#include <poll.h>\n#include <pthread.h>\n"
+        + "#include <stdlib.h>\n#include <string.h>\n#include <time.h>\n#include <unistd.h>\n"
         + f"static const char *s2npy_build_info(void) {{ return {json.dumps(build_info)}; }}\n"
         + HELPERS_C,
         include_dirs=libs.include_dirs,

@@ -3,8 +3,9 @@
 I/O is either a file descriptor / socket handed straight to s2n (the fast
 path: no Python in the data path) or any *transport* object with
 ``recv_into``/``send`` (custom I/O: memory pairs, asyncio, tracing taps). A
-traced connection always uses custom I/O, so the tap sees every byte, even
-when you passed a socket.
+traced connection on a socket or fd keeps s2n's I/O in C: C callbacks read and
+write the fd and record every chunk, which Python collects after each s2n call
+(``io.FdTap``); a traced transport object is tapped in Python.
 
 Blocking: on a blocking socket ``negotiate()``/``send()``/``recv()`` block (in
 C, with the GIL released). On non-blocking I/O they raise
@@ -37,7 +38,7 @@ from .config import Config, alpn_array
 from .enums import Blocked, CertAuth, Mode
 from .errors import BlockedError, S2NError, UsageError, blocked_error, capture_error, check, take_blocked
 from .facts import ChainViews, NegotiatedFacts, peer_cert_chain, read_facts
-from .io import Transport, TransportBinding
+from .io import FdTap, Transport, TransportBinding
 
 if TYPE_CHECKING:
     from .client_hello import ClientHello
@@ -102,7 +103,8 @@ class Connection:
         self.closed = False
         self._callback_error: BaseException | None = None
         self._callback_where = ""
-        self._io_binding: TransportBinding | None = None
+        self._io_binding: TransportBinding | FdTap | None = None
+        self._tap: FdTap | None = None  # a traced socket's C tap, drained after every s2n call
         self._io_object: Any = None
         self._fd = -1  # the socket s2n reads directly (fd fast path), else -1
         self._recv_error: S2NError | None = None  # found after a recv burst, raised by the next recv
@@ -200,12 +202,17 @@ class Connection:
     def set_io(self, io: socket.socket | int | Transport) -> None:
         """Use a socket, a file descriptor, or a transport object for this connection's I/O."""
         self._io_object = io
+        self._tap = None
         fast_socket = isinstance(io, socket.socket) and io.gettimeout() in (None, 0.0)
         if self.trace is None and (fast_socket or isinstance(io, int)):
             fd = io if isinstance(io, int) else io.fileno()
             self._call(lib.s2n_connection_set_fd(self.ptr, fd), "setting the connection's file descriptor",
                        hint="pass an open socket or file descriptor")
             self._fd = fd
+            return
+        if (fast_socket or isinstance(io, int)) and FdTap.usable(self.trace):
+            self._fd = io if isinstance(io, int) else io.fileno()
+            self._io_binding = self._tap = FdTap(self, self._fd, self.trace)
             return
         self._fd = -1
         if isinstance(io, int):
@@ -289,6 +296,8 @@ class Connection:
         ptr = self._begin_call()
         try:
             result = lib.s2n_negotiate(ptr, self._blocked)
+            if self._tap is not None:
+                self._tap.drain()
             if result == lib.S2N_SUCCESS:
                 self._raise_callback_error(None)
                 self._handshake_done = True
@@ -426,6 +435,8 @@ class Connection:
         ptr = self._begin_call()
         try:
             result = function(ptr, *args)
+            if self._tap is not None:
+                self._tap.drain()
             if result < 0:
                 return self._io_failure(operation)
             if function is _BURST_RECV and self._recv_failed[0]:
@@ -486,6 +497,10 @@ class Connection:
 
     def _release(self, pointer) -> None:
         lib.s2n_connection_free(pointer)
+        if self._tap is not None:
+            self._tap.drain()
+            self._tap.close()
+            self._tap = None
         self._io_binding = None
         self._io_object = None
 

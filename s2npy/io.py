@@ -11,12 +11,15 @@ work), and a tap sees every byte for tracing.
 from __future__ import annotations
 
 import errno
+import os
 import socket
+import struct
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from ._callbacks import io_errno
-from ._native import ffi
+from ._native import ffi, lib
 
 Tap = Callable[[str, bytes], None]
 
@@ -72,3 +75,66 @@ class TransportBinding:
         if count and self.tap is not None:
             self.tap("out", ffi.buffer(buf, count)[:])
         return count
+
+
+#: One ``struct s2npy_tap_chunk``: t_ns, offset, length, direction (0 in, 1 out).
+_TAP_CHUNK = struct.Struct("qQIi")
+
+
+class FdTap:
+    """Tracing on a socket or fd with the I/O in C (``s2npy_tap_recv``/``send`` in build_s2n.py).
+
+    s2n reads and writes the fd through C callbacks that record every chunk
+    (timestamp, direction, bytes) in a C buffer; :meth:`drain` moves them into
+    the trace's ``chunks`` after each s2n call, so no Python runs per record.
+    The chunks are those the Python tap records (EOF is an empty "in" chunk).
+    Only for traces on ``time.perf_counter`` (CLOCK_MONOTONIC, the C clock).
+    """
+
+    def __init__(self, connection: Any, fd: int, trace: Any) -> None:
+        tap = lib.s2npy_tap_new(fd)
+        if tap == ffi.NULL:
+            raise MemoryError("allocating the trace tap")
+        self.tap = ffi.gc(tap, lib.s2npy_tap_free)
+        self.chunks = trace.chunks
+        self.origin = trace.origin
+        self.directions = (trace._stream_direction("in"), trace._stream_direction("out"))
+        connection._call(lib.s2npy_tap_install(connection.ptr, self.tap), "setting traced I/O callbacks")
+
+    @staticmethod
+    def usable(trace: Any) -> bool:
+        """C timestamps match the trace's clock only for time.perf_counter on CLOCK_MONOTONIC."""
+        return trace.clock is time.perf_counter and _PERF_COUNTER_IS_MONOTONIC
+
+    def drain(self) -> None:
+        """Append the chunks recorded since the last drain to the trace."""
+        tap = self.tap
+        if not tap.count:
+            return
+        lib.s2npy_tap_lock(tap)
+        try:
+            headers = ffi.buffer(tap.chunks, tap.count * _TAP_CHUNK.size)[:]
+            data = ffi.buffer(tap.data, tap.used)[:] if tap.used else b""
+            tap.count = tap.used = 0
+        finally:
+            lib.s2npy_tap_unlock(tap)
+        origin, directions, append = self.origin, self.directions, self.chunks.append
+        for t_ns, offset, length, direction in _TAP_CHUNK.iter_unpack(headers):
+            append((t_ns / 1e9 - origin, directions[direction], data[offset:offset + length]))
+
+    @property
+    def transport_error(self) -> BaseException | None:
+        """The failed read/write's error (like a socket's), for the S2NError's ``__cause__``."""
+        code = self.tap.io_errno
+        return OSError(code, os.strerror(code)) if code else None
+
+    @transport_error.setter
+    def transport_error(self, value: None) -> None:
+        self.tap.io_errno = 0
+
+    def close(self) -> None:
+        """Free the C buffers (after s2n_connection_free: s2n no longer calls the callbacks)."""
+        ffi.release(self.tap)
+
+
+_PERF_COUNTER_IS_MONOTONIC = time.get_clock_info("perf_counter").implementation == "clock_gettime(CLOCK_MONOTONIC)"
