@@ -68,7 +68,7 @@ class ClientHello:
 
     @property
     def groups(self) -> list[str]:
-        return list(self.details.get("supported_groups", []))
+        return list(self.details.get("groups", []))
 
     @property
     def signature_algorithms(self) -> list[str]:

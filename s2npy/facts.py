@@ -159,9 +159,9 @@ def peer_cert_chain(conn_ptr) -> list[x509.Certificate]:
 
 
 def _raw_client_chain(conn_ptr) -> list[x509.Certificate]:
+    """A server's view of the client chain when it was not validated (verification off)."""
     from cryptography import x509
 
-    """A server's view of the client chain when it was not validated (verification off)."""
     data, length = ffi.new("uint8_t **"), ffi.new("uint32_t *")
     if lib.s2n_connection_get_client_cert_chain(conn_ptr, data, length) != lib.S2N_SUCCESS or not length[0]:
         return []

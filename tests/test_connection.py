@@ -294,6 +294,8 @@ def test_client_hello_callback_changes_cert_auth_per_connection(pki, client_conf
     assert seen[0].server_name == "localhost" and seen[0].alpn == ["h2", "http/1.1"]
     assert seen[0].ja4 and len(seen[0].ja3) == 32
     assert "TLS_AES_128_GCM_SHA256" in seen[0].cipher_suites
+    assert "x25519" in seen[0].groups and "TLSv1.3" in seen[0].supported_versions
+    assert "ecdsa_secp256r1_sha256" in seen[0].signature_algorithms
 
 
 def test_versions_reports_pin_and_libcrypto():
