@@ -6,7 +6,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from ._native import HAS_FINGERPRINT, ffi, lib
-from .errors import check
+from .errors import check, clear_error
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -92,7 +92,7 @@ class ClientHello:
 def _server_name(hello) -> str | None:
     length = ffi.new("uint16_t *")
     if lib.s2n_client_hello_get_server_name_length(hello, length) != lib.S2N_SUCCESS or not length[0]:
-        lib.s2n_errno_location()[0] = 0
+        clear_error()
         return None
     buffer = ffi.new("uint8_t[]", length[0])
     out = ffi.new("uint16_t *")
@@ -111,7 +111,7 @@ def _fingerprint(raw: bytes, kind: str) -> str | None:
     message = bytes([CLIENT_HELLO_TYPE]) + len(raw).to_bytes(3, "big") + raw
     hello = ffi.new("struct s2n_client_hello **", lib.s2n_client_hello_parse_message(message, len(message)))
     if hello[0] == ffi.NULL:
-        lib.s2n_errno_location()[0] = 0
+        clear_error()
         return None
     fingerprint_type = lib.S2N_FINGERPRINT_JA3 if kind == "JA3" else lib.S2N_FINGERPRINT_JA4
     holder = ffi.new("struct s2n_fingerprint **", lib.s2n_fingerprint_new(fingerprint_type))

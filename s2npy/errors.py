@@ -276,9 +276,13 @@ def connection_state(conn_ptr: Any, *, alert: bool = False) -> ConnectionState:
         alert=alert_code if alert_code >= 0 else None,
         blinding_delay=lib.s2n_connection_get_delay(conn_ptr) / 1e9,
     )
-    # The getters above must not leave an error behind for the next capture.
-    lib.s2n_errno_location()[0] = 0
+    clear_error()  # the getters above must not leave an error behind for the next capture
     return state
+
+
+def clear_error() -> None:
+    """Forget an s2n error that was expected (a getter that found nothing), so no later capture sees it."""
+    lib.s2n_errno_location()[0] = 0
 
 
 def check(result: int, operation: str, *, state_of: Any = None, hint: str | None = None) -> int:

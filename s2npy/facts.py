@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._native import c_string, ffi, lib
 from .enums import protocol_name
+from .errors import clear_error
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -135,7 +136,7 @@ def peer_cert_chain(conn_ptr) -> list[x509.Certificate]:
     from cryptography import x509
 
     if lib.s2n_connection_get_mode(conn_ptr) == lib.S2N_SERVER and lib.s2n_connection_client_cert_used(conn_ptr) != 1:
-        lib.s2n_errno_location()[0] = 0
+        clear_error()
         return []
     chain = lib.s2n_cert_chain_and_key_new()
     if chain == ffi.NULL:

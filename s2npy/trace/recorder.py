@@ -190,12 +190,10 @@ class ConnectionTrace:
     def on_error(self, error: "S2NError") -> None:
         """The handshake failed: keep the error and what had been negotiated so far."""
         self.error, self.finished_t = error, self.now()
-        from .._native import lib
         from ..facts import read_facts
 
         if self._connection._ptr is not None:
-            self.facts = read_facts(self._connection._ptr, include_chain=False)
-        lib.s2n_errno_location()[0] = 0
+            self.facts = read_facts(self._connection._ptr, include_chain=False)  # clears s2n_errno itself
         self._capture_client_hello()
 
     def log_failure(self) -> None:
