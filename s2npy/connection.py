@@ -204,15 +204,16 @@ class Connection:
         self._io_object = io
         self._tap = None
         fast_socket = isinstance(io, socket.socket) and io.gettimeout() in (None, 0.0)
-        if self.trace is None and (fast_socket or isinstance(io, int)):
-            fd = io if isinstance(io, int) else io.fileno()
+        direct = fast_socket or isinstance(io, int)  # s2n can read this fd itself
+        fd = io if isinstance(io, int) else io.fileno() if fast_socket else -1
+        if direct and self.trace is None:
             self._call(lib.s2n_connection_set_fd(self.ptr, fd), "setting the connection's file descriptor",
                        hint="pass an open socket or file descriptor")
             self._fd = fd
             return
-        if (fast_socket or isinstance(io, int)) and FdTap.usable(self.trace):
-            self._fd = io if isinstance(io, int) else io.fileno()
-            self._io_binding = self._tap = FdTap(self, self._fd, self.trace)
+        if direct and FdTap.usable(self.trace):
+            self._fd = fd
+            self._io_binding = self._tap = FdTap(self, fd, self.trace)
             return
         self._fd = -1
         if isinstance(io, int):
@@ -512,9 +513,7 @@ class Connection:
 
     def __del__(self) -> None:
         if getattr(self, "_ptr", None) is not None:
-            self._keep_chains()
-            lib.s2n_connection_free(self._ptr)
-            self._ptr = None
+            self.close()  # the one free path (it also frees a traced socket's C tap)
 
     # --- facts --------------------------------------------------------------------------------
 
