@@ -14,6 +14,7 @@ import threading
 import pytest
 
 import s2npy
+from loopback import free_port
 from s2npy import Behaviour, Blocked
 
 
@@ -191,7 +192,7 @@ def test_s2npy_server_against_openssl_s_client(server_config, pki_files):
 
 
 def test_s2npy_client_against_openssl_s_server(client_config, pki_files):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         ["openssl", "s_server", "-accept", str(port), "-cert", str(pki_files["server"]),
          "-key", str(pki_files["server_key"]), "-tls1_2", "-naccept", "1", "-rev"],
@@ -208,12 +209,6 @@ def test_s2npy_client_against_openssl_s_server(client_config, pki_files):
     finally:
         server.kill()
         server.communicate()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _connect_retrying(port: int) -> socket.socket:

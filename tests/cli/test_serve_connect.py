@@ -7,6 +7,7 @@ import socket
 import subprocess
 
 import pytest
+from loopback import free_port
 
 
 def need(tool: str) -> str:
@@ -62,7 +63,7 @@ def test_serve_prints_json_traces_and_times_out_silent_clients(serve):
 
 
 def test_connect_against_openssl_s_server(run_cli, pki_files, tmp_path):
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([need("openssl"), "s_server", "-accept", str(port), "-cert", str(pki_files["server"]),
                                 "-key", str(pki_files["server_key"]), "-www", "-naccept", "1"],
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=tmp_path, text=True)
@@ -92,7 +93,3 @@ def test_curl_against_serve_with_optional(serve, rule):
     server.wait_for("GET / -> 200")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

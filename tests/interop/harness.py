@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 
 import s2npy
+from loopback import free_port
 from s2npy.trace.tls_names import alert_name
 
 TIMEOUT = 10.0
@@ -193,13 +194,6 @@ class S2nServer:
 
 
 # --- peers as the server ------------------------------------------------------------------
-
-def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def listening(port: int) -> bool:
     """True once some socket listens on ``port`` (reads /proc/net/tcp{,6}; connects nothing)."""

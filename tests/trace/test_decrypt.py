@@ -13,10 +13,10 @@ import json
 import socket
 import ssl
 import subprocess
-import threading
 from collections.abc import Callable
 
 import s2npy
+from loopback import accepted_peer
 from s2npy.trace.decrypt import Tls13Decryptor
 from s2npy.trace.recorder import ConnectionTrace
 from s2npy.trace.wire import Alert, HandshakeMessage, Record, WireEvent, WireSession
@@ -49,20 +49,13 @@ def in_memory(server_config, client_config, **options) -> s2npy.HandshakeResult:
 
 def serve(config: s2npy.Config, client: Callable[[int], object]) -> ConnectionTrace:
     """Run ``client(port)`` against one traced s2npy server connection on loopback; return the trace."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        peer = threading.Thread(target=client, args=(listener.getsockname()[1],))
-        peer.start()
-        sock, _ = listener.accept()
-        sock.settimeout(10)
+    with accepted_peer(client) as sock:
         connection = s2npy.Connection(config, "server", io=sock, trace=True)
         try:
             connection.negotiate()
             connection.shutdown()
         except s2npy.S2NError:
             pass
-        finally:
-            sock.close()
-            peer.join(10)
     return connection.trace
 
 

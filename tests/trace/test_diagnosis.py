@@ -5,12 +5,12 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
-import threading
 from collections.abc import Callable
 
 import pytest
 
 import s2npy
+from loopback import accepted_peer
 from s2npy import Behaviour
 from s2npy.trace import Diagnosis, diagnose
 
@@ -25,17 +25,8 @@ def failed(result, side: str) -> s2npy.S2NError:
 
 def serve_once(config: s2npy.Config, client: Callable[[int], object]) -> s2npy.S2NError:
     """Run ``client(port)`` against one traced s2n server connection on loopback; return its error."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        peer = threading.Thread(target=client, args=(listener.getsockname()[1],))
-        peer.start()
-        sock, _ = listener.accept()
-        sock.settimeout(10)
-        try:
-            with pytest.raises(s2npy.S2NError) as caught:
-                s2npy.Connection(config, "server", io=sock, trace=True).negotiate()
-        finally:
-            sock.close()
-            peer.join(10)
+    with accepted_peer(client) as sock, pytest.raises(s2npy.S2NError) as caught:
+        s2npy.Connection(config, "server", io=sock, trace=True).negotiate()
     return caught.value
 
 
