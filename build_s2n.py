@@ -318,6 +318,16 @@ struct s2npy_tap_chunk { int64_t t_ns; uint64_t offset; uint32_t length; int32_t
 #: that every connection pays (measured: a checked call costs ~1-2 us of Python, the
 #: GIL round trip of a blocking call far more), so they are about speed, not features.
 HELPERS_CDEF = FACTS_STRUCT + TAP_CHUNK_STRUCT + """
+struct s2npy_mem_pipe;
+struct s2npy_mem_end { int closed; int io_errno; uint64_t sent; ...; };
+struct s2npy_mem_pipe *s2npy_mem_pipe_new(void);
+void s2npy_mem_pipe_free(struct s2npy_mem_pipe *pipe);
+struct s2npy_mem_end *s2npy_mem_pipe_end(struct s2npy_mem_pipe *pipe, int index);
+ssize_t s2npy_mem_read(struct s2npy_mem_end *end, uint8_t *buf, size_t len);
+ssize_t s2npy_mem_write(struct s2npy_mem_end *end, const uint8_t *buf, size_t len);
+size_t s2npy_mem_buffered(struct s2npy_mem_end *end);
+void s2npy_mem_close(struct s2npy_mem_end *end, int reset);
+int s2npy_mem_install(struct s2n_connection *conn, struct s2npy_mem_end *end);
 uint8_t s2npy_accept_any_host(const char *host_name, size_t host_name_len, void *data);
 int s2npy_connection_setup(struct s2n_connection *conn, struct s2n_config *config, void *ctx,
                            s2n_verify_host_fn verify_host, void *verify_data, s2n_blinding blinding);
@@ -326,7 +336,7 @@ ssize_t s2npy_send(struct s2n_connection *conn, const void *buf, ssize_t size, s
 ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, int fd,
                    s2n_blocked_status *blocked, int *failed);
 struct s2npy_tap { int fd; int io_errno; size_t count; size_t used; struct s2npy_tap_chunk *chunks; uint8_t *data; ...; };
-struct s2npy_tap *s2npy_tap_new(int fd);
+struct s2npy_tap *s2npy_tap_new(int fd, struct s2npy_mem_end *mem);
 void s2npy_tap_free(struct s2npy_tap *tap);
 int s2npy_tap_install(struct s2n_connection *conn, struct s2npy_tap *tap);
 void s2npy_tap_lock(struct s2npy_tap *tap);
@@ -479,9 +489,173 @@ static ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, 
     return total;
 }
 
-/* Tracing a connection on a socket or fd without Python in its I/O: s2n calls these
- * recv/send callbacks, which read()/write() the fd exactly as s2n's own fd I/O does
- * (same errno: EAGAIN is "blocked", s2n retries EINTR) and append each chunk - the
+/* Make *data (an array of `size`-byte items, *capacity of them) hold at least `needed`
+ * items: doubling, starting at `first`. 0, or -1 when out of memory (nothing changed). */
+static int s2npy_grow(void **data, size_t *capacity, size_t needed, size_t size, size_t first)
+{
+    if (needed <= *capacity) return 0;
+    size_t wanted = *capacity ? 2 * *capacity : first;
+    if (wanted < needed) wanted = needed;
+    void *grown = realloc(*data, wanted * size);
+    if (grown == NULL) return -1;
+    *data = grown;
+    *capacity = wanted;
+    return 0;
+}
+
+/* In-memory pipes (s2npy.memory): two byte streams in C, so that s2n's I/O on a pipe end
+ * runs without a Python callback per record read or write (an in-memory handshake does
+ * ~30 of them). The semantics are a non-blocking socketpair's: a read of an empty stream
+ * is EAGAIN (s2n: blocked), 0 once the writer closed and everything was read; a write
+ * never blocks (the stream grows); close() is a FIN, reset() an RST (the peer's reads
+ * fail with ECONNRESET, unread bytes are lost). One mutex per pipe: the two ends may be
+ * driven from two threads, each inside s2n with the GIL released. A failure other than
+ * EAGAIN leaves its errno in the end's io_errno, for the exception's __cause__. */
+struct s2npy_mem_stream {
+    uint8_t *data;
+    size_t start, end, capacity;
+    int writer_closed, writer_reset, reader_closed;
+};
+
+struct s2npy_mem_end {
+    int closed, io_errno;
+    uint64_t sent;
+    struct s2npy_mem_pipe *pipe;
+    struct s2npy_mem_stream *in, *out;
+};
+
+struct s2npy_mem_pipe {
+    pthread_mutex_t lock;
+    struct s2npy_mem_stream streams[2];
+    struct s2npy_mem_end ends[2];
+};
+
+static struct s2npy_mem_pipe *s2npy_mem_pipe_new(void)
+{
+    struct s2npy_mem_pipe *pipe = calloc(1, sizeof *pipe);
+    if (pipe == NULL) return NULL;
+    pthread_mutex_init(&pipe->lock, NULL);
+    for (int i = 0; i < 2; i++) {
+        pipe->ends[i].pipe = pipe;
+        pipe->ends[i].in = &pipe->streams[i];
+        pipe->ends[i].out = &pipe->streams[1 - i];
+    }
+    return pipe;
+}
+
+static void s2npy_mem_pipe_free(struct s2npy_mem_pipe *pipe)
+{
+    if (pipe == NULL) return;
+    pthread_mutex_destroy(&pipe->lock);
+    free(pipe->streams[0].data);
+    free(pipe->streams[1].data);
+    free(pipe);
+}
+
+static struct s2npy_mem_end *s2npy_mem_pipe_end(struct s2npy_mem_pipe *pipe, int index)
+{
+    return &pipe->ends[index & 1];
+}
+
+/* -1 with errno set (and kept in io_errno unless it is EAGAIN); called with the lock held. */
+static ssize_t s2npy_mem_failed(struct s2npy_mem_end *end, int error)
+{
+    if (error != EAGAIN) end->io_errno = error;
+    errno = error;
+    return -1;
+}
+
+static ssize_t s2npy_mem_read(struct s2npy_mem_end *end, uint8_t *buf, size_t len)
+{
+    struct s2npy_mem_stream *in = end->in;
+    ssize_t result;
+    pthread_mutex_lock(&end->pipe->lock);
+    if (in->writer_reset) result = s2npy_mem_failed(end, ECONNRESET);
+    else if (end->closed) result = s2npy_mem_failed(end, EBADF);
+    else if (in->start == in->end) result = in->writer_closed ? 0 : s2npy_mem_failed(end, EAGAIN);
+    else {
+        size_t count = in->end - in->start < len ? in->end - in->start : len;
+        memcpy(buf, in->data + in->start, count);
+        in->start += count;
+        if (in->start == in->end) in->start = in->end = 0;
+        result = (ssize_t) count;
+    }
+    pthread_mutex_unlock(&end->pipe->lock);
+    return result;
+}
+
+/* Room for `len` more bytes at the stream's end: compacts, then grows (doubling). */
+static int s2npy_mem_reserve(struct s2npy_mem_stream *out, size_t len)
+{
+    if (out->capacity - out->end >= len) return 0;
+    if (out->start > 0) {
+        memmove(out->data, out->data + out->start, out->end - out->start);
+        out->end -= out->start;
+        out->start = 0;
+        if (out->capacity - out->end >= len) return 0;
+    }
+    if (len > SIZE_MAX / 4 - out->end) return -1;
+    return s2npy_grow((void **) &out->data, &out->capacity, out->end + len, 1, 16384);
+}
+
+static ssize_t s2npy_mem_write(struct s2npy_mem_end *end, const uint8_t *buf, size_t len)
+{
+    struct s2npy_mem_stream *out = end->out;
+    ssize_t result;
+    pthread_mutex_lock(&end->pipe->lock);
+    if (end->closed || out->reader_closed) result = s2npy_mem_failed(end, EPIPE);
+    else if (s2npy_mem_reserve(out, len) < 0) result = s2npy_mem_failed(end, ENOMEM);
+    else {
+        if (len) memcpy(out->data + out->end, buf, len);
+        out->end += len;
+        end->sent += len;
+        result = (ssize_t) len;
+    }
+    pthread_mutex_unlock(&end->pipe->lock);
+    return result;
+}
+
+static size_t s2npy_mem_buffered(struct s2npy_mem_end *end)
+{
+    pthread_mutex_lock(&end->pipe->lock);
+    size_t buffered = end->in->end - end->in->start;
+    pthread_mutex_unlock(&end->pipe->lock);
+    return buffered;
+}
+
+static void s2npy_mem_close(struct s2npy_mem_end *end, int reset)
+{
+    pthread_mutex_lock(&end->pipe->lock);
+    end->closed = 1;
+    end->in->reader_closed = 1;
+    end->out->writer_closed = 1;
+    if (reset) end->out->writer_reset = 1;
+    pthread_mutex_unlock(&end->pipe->lock);
+}
+
+static int s2npy_mem_recv(void *io_context, uint8_t *buf, uint32_t len)
+{
+    return (int) s2npy_mem_read(io_context, buf, len < INT_MAX ? len : INT_MAX);
+}
+
+static int s2npy_mem_send(void *io_context, const uint8_t *buf, uint32_t len)
+{
+    return (int) s2npy_mem_write(io_context, buf, len < INT_MAX ? len : INT_MAX);
+}
+
+/* A connection's I/O on a pipe end, in one crossing; 0 or -1 (s2n_errno set). */
+static int s2npy_mem_install(struct s2n_connection *conn, struct s2npy_mem_end *end)
+{
+    if (s2n_connection_set_recv_cb(conn, s2npy_mem_recv) < 0) return -1;
+    if (s2n_connection_set_send_cb(conn, s2npy_mem_send) < 0) return -1;
+    if (s2n_connection_set_recv_ctx(conn, end) < 0) return -1;
+    return s2n_connection_set_send_ctx(conn, end);
+}
+
+/* Tracing a connection on a socket, fd or memory pipe without Python in its I/O: s2n
+ * calls these recv/send callbacks, which read()/write() the fd exactly as s2n's own fd
+ * I/O does (same errno: EAGAIN is "blocked", s2n retries EINTR), or read/write the
+ * memory pipe end, and append each chunk - the
  * direction, a CLOCK_MONOTONIC timestamp (time.perf_counter's clock on Linux) and the
  * bytes - to buffers that Python drains into ConnectionTrace.chunks after each s2n call
  * (one crossing per call instead of one Python callback per record read or write).
@@ -490,6 +664,7 @@ static ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, 
  * reader and a writer thread on one connection (s2n allows both at once). */
 struct s2npy_tap {
     int fd, io_errno;
+    struct s2npy_mem_end *mem;        /* a memory pipe end instead of the fd, or NULL */
     size_t count, used;               /* chunks and data bytes not drained yet */
     struct s2npy_tap_chunk *chunks;
     uint8_t *data;
@@ -497,11 +672,12 @@ struct s2npy_tap {
     pthread_mutex_t lock;
 };
 
-static struct s2npy_tap *s2npy_tap_new(int fd)
+static struct s2npy_tap *s2npy_tap_new(int fd, struct s2npy_mem_end *mem)
 {
     struct s2npy_tap *tap = calloc(1, sizeof *tap);
     if (tap == NULL) return NULL;
     tap->fd = fd;
+    tap->mem = mem;
     pthread_mutex_init(&tap->lock, NULL);
     return tap;
 }
@@ -521,22 +697,9 @@ static void s2npy_tap_unlock(struct s2npy_tap *tap) { pthread_mutex_unlock(&tap-
 /* Room for one more chunk of up to `bytes` (called with the lock held). */
 static int s2npy_tap_reserve(struct s2npy_tap *tap, size_t bytes)
 {
-    if (tap->count == tap->chunk_capacity) {
-        size_t wanted = tap->chunk_capacity ? 2 * tap->chunk_capacity : 32;
-        void *grown = realloc(tap->chunks, wanted * sizeof *tap->chunks);
-        if (grown == NULL) return -1;
-        tap->chunks = grown;
-        tap->chunk_capacity = wanted;
-    }
-    if (tap->used + bytes > tap->capacity) {
-        size_t wanted = tap->capacity ? 2 * tap->capacity : 8192;
-        if (wanted < tap->used + bytes) wanted = tap->used + bytes;
-        void *grown = realloc(tap->data, wanted);
-        if (grown == NULL) return -1;
-        tap->data = grown;
-        tap->capacity = wanted;
-    }
-    return 0;
+    if (s2npy_grow((void **) &tap->chunks, &tap->chunk_capacity, tap->count + 1, sizeof *tap->chunks, 32) < 0)
+        return -1;
+    return s2npy_grow((void **) &tap->data, &tap->capacity, tap->used + bytes, 1, 8192);
 }
 
 static void s2npy_tap_append(struct s2npy_tap *tap, int32_t direction, const uint8_t *buf, size_t length)
@@ -569,7 +732,8 @@ static int s2npy_tap_io(struct s2npy_tap *tap, int32_t direction, uint8_t *buf, 
     int room = s2npy_tap_reserve(tap, len);
     pthread_mutex_unlock(&tap->lock);
     if (room < 0) { errno = ENOMEM; return -1; }
-    ssize_t count = direction ? write(tap->fd, buf, len) : read(tap->fd, buf, len);
+    ssize_t count = tap->mem ? (direction ? s2npy_mem_write(tap->mem, buf, len) : s2npy_mem_read(tap->mem, buf, len))
+                             : (direction ? write(tap->fd, buf, len) : read(tap->fd, buf, len));
     if (count < 0) return s2npy_tap_failed(tap);
     if (count > 0 || !direction) {
         pthread_mutex_lock(&tap->lock);
@@ -620,7 +784,7 @@ def make_ffi() -> FFI:
     ffi.set_source(
         "s2npy._s2n",
         includes + "#include <openssl/crypto.h>\n#include <errno.h>\n#include <poll.h>\n#include <pthread.h>\n"
-        + "#include <stdlib.h>\n#include <string.h>\n#include <time.h>\n#include <unistd.h>\n"
+        + "#include <limits.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n#include <time.h>\n#include <unistd.h>\n"
         + f"static const char *s2npy_build_info(void) {{ return {json.dumps(build_info)}; }}\n"
         + HELPERS_C,
         include_dirs=libs.include_dirs,

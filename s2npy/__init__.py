@@ -4,7 +4,8 @@ The public API::
 
     Config, Connection, CertAuth, Mode, Blocked  - configure and run TLS connections
     NegotiatedFacts, ClientHello                 - what was negotiated / offered
-    handshake, Behaviour, memory_pipe            - in-memory experiments
+    handshake, Behaviour                         - in-memory experiments
+    memory_pipe, MemoryPipeEnd                   - in-memory transport (C buffers)
     S2NError and subclasses                      - readable, catchable failures
     versions()                                   - what s2n-tls and libcrypto this is
 """
@@ -19,8 +20,9 @@ from .enums import Blocked, CertAuth, Mode
 from .errors import (AlertError, BlockedError, ClosedError, ConfigError, ConfigInUseError, InternalError,
                      ProtocolError, S2NError, S2NIOError, UsageError, WantApplicationInputError,
                      WantEarlyDataError, WantReadError, WantWriteError)
-from .experiment import Behaviour, HandshakeResult, handshake, memory_pipe
+from .experiment import Behaviour, HandshakeResult, handshake
 from .facts import NegotiatedFacts
+from .memory import MemoryPipeEnd, memory_pipe
 
 __version__ = "0.1.0"
 
@@ -39,7 +41,7 @@ def versions() -> dict[str, object]:
 __all__ = [
     "AlertError", "Behaviour", "BlockedError", "Blocked", "CertAuth", "CertificateChain", "ClientHello",
     "ClosedError", "Config", "ConfigError", "ConfigInUseError", "Connection", "HandshakeResult",
-    "InternalError", "Mode", "NegotiatedFacts", "ProtocolError", "S2NError", "S2NIOError", "UsageError",
-    "WantApplicationInputError", "WantEarlyDataError", "WantReadError", "WantWriteError", "ffi",
+    "InternalError", "MemoryPipeEnd", "Mode", "NegotiatedFacts", "ProtocolError", "S2NError", "S2NIOError",
+    "UsageError", "WantApplicationInputError", "WantEarlyDataError", "WantReadError", "WantWriteError", "ffi",
     "handshake", "lib", "memory_pipe", "versions",
 ]

@@ -1,11 +1,12 @@
 """``Connection``: one TLS connection (an ``s2n_connection``), client or server.
 
 I/O is either a file descriptor / socket handed straight to s2n (the fast
-path: no Python in the data path) or any *transport* object with
-``recv_into``/``send`` (custom I/O: memory pairs, asyncio, tracing taps). A
-traced connection on a socket or fd keeps s2n's I/O in C: C callbacks read and
-write the fd and record every chunk, which Python collects after each s2n call
-(``io.FdTap``); a traced transport object is tapped in Python.
+path: no Python in the data path), an :func:`~s2npy.memory_pipe` end (in C as
+well), or any *transport* object with ``recv_into``/``send`` (custom I/O:
+asyncio, fault injection). A traced connection on a socket, fd or memory pipe
+keeps s2n's I/O in C: C callbacks do the I/O and record every chunk, which
+Python collects after each s2n call (``io.NativeTap``); a traced transport
+object is tapped in Python.
 
 Blocking: on a blocking socket ``negotiate()``/``send()``/``recv()`` block (in
 C, with the GIL released). On non-blocking I/O they raise
@@ -38,7 +39,8 @@ from .config import Config, alpn_array
 from .enums import Blocked, CertAuth, Mode
 from .errors import BlockedError, S2NError, UsageError, blocked_error, capture_error, check, take_blocked
 from .facts import ChainViews, NegotiatedFacts, peer_cert_chain, read_facts
-from .io import FdTap, Transport, TransportBinding
+from .io import NativeTap, Transport, TransportBinding
+from .memory import MemoryPipeEnd
 
 if TYPE_CHECKING:
     from .client_hello import ClientHello
@@ -103,8 +105,8 @@ class Connection:
         self.closed = False
         self._callback_error: BaseException | None = None
         self._callback_where = ""
-        self._io_binding: TransportBinding | FdTap | None = None
-        self._tap: FdTap | None = None  # a traced socket's C tap, drained after every s2n call
+        self._io_binding: TransportBinding | NativeTap | MemoryPipeEnd | None = None
+        self._tap: NativeTap | None = None  # a traced connection's C tap, drained after every s2n call
         self._io_object: Any = None
         self._fd = -1  # the socket s2n reads directly (fd fast path), else -1
         self._recv_error: S2NError | None = None  # found after a recv burst, raised by the next recv
@@ -200,25 +202,36 @@ class Connection:
     # --- settings ----------------------------------------------------------------
 
     def set_io(self, io: socket.socket | int | Transport) -> None:
-        """Use a socket, a file descriptor, or a transport object for this connection's I/O."""
+        """Use a socket, a file descriptor, a memory pipe end or a transport object for I/O."""
         self._io_object = io
-        self._tap = None
+        self._tap = self._io_binding = None
+        self._fd = -1
+        pipe_end = io.native_end() if isinstance(io, MemoryPipeEnd) else None
         fast_socket = isinstance(io, socket.socket) and io.gettimeout() in (None, 0.0)
         direct = fast_socket or isinstance(io, int)  # s2n can read this fd itself
         fd = io if isinstance(io, int) else io.fileno() if fast_socket else -1
-        if direct and self.trace is None:
-            self._call(lib.s2n_connection_set_fd(self.ptr, fd), "setting the connection's file descriptor",
-                       hint="pass an open socket or file descriptor")
-            self._fd = fd
+        native = direct or pipe_end is not None  # no Python in s2n's I/O
+        if native and self.trace is None:
+            self._set_native_io(fd, pipe_end)
+        elif native and NativeTap.usable(self.trace):
+            self._io_binding = self._tap = NativeTap(self, self.trace, fd=fd, mem=pipe_end or ffi.NULL)
+        else:
+            self._bind_transport(socket.socket(fileno=os.dup(io)) if isinstance(io, int) else io)
             return
-        if direct and FdTap.usable(self.trace):
-            self._fd = fd
-            self._io_binding = self._tap = FdTap(self, fd, self.trace)
+        self._fd = fd  # -1 for a memory pipe
+
+    def _set_native_io(self, fd: int, pipe_end: Any) -> None:
+        """s2n reads and writes the fd, or the C memory pipe end, itself."""
+        if pipe_end is not None:
+            self._call(lib.s2npy_mem_install(self.ptr, pipe_end), "setting memory pipe I/O")
+            self._io_binding = self._io_object  # the pipe end reports its own I/O errors
             return
-        self._fd = -1
-        if isinstance(io, int):
-            io = socket.socket(fileno=os.dup(io))
-            self._io_object = io
+        self._call(lib.s2n_connection_set_fd(self.ptr, fd), "setting the connection's file descriptor",
+                   hint="pass an open socket or file descriptor")
+
+    def _bind_transport(self, io: Transport) -> None:
+        """Custom I/O: s2n calls back into Python, which calls ``io`` (and the trace's tap)."""
+        self._io_object = io
         if not (hasattr(io, "recv_into") and hasattr(io, "send")):
             raise UsageError("setting connection I/O",
                              message=f"{type(io).__name__} has no recv_into/send methods",

@@ -13,7 +13,6 @@ raw peer that just sends given bytes (plaintext HTTP, garbage, ...).
 from __future__ import annotations
 
 import errno
-from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,68 +21,12 @@ from .connection import Connection
 from .enums import Blocked, Mode
 from .errors import BlockedError, S2NError
 from .facts import NegotiatedFacts
+from .memory import MemoryPipeEnd, memory_pipe
 
 if TYPE_CHECKING:  # the trace package is imported only when a handshake is traced
     from .trace.recorder import ConnectionTrace
 
 MAX_ROUNDS = 1000
-
-
-class PipeEnd:
-    """One end of an in-memory byte pipe, usable as a Connection transport.
-
-    ``recv_into`` raises ``BlockingIOError`` when nothing is buffered (so s2n
-    reports blocked-on-read) and returns 0 once the peer end has closed.
-    ``close()`` is a TCP close without any TLS alert; ``reset()`` a RST.
-    """
-
-    def __init__(self) -> None:
-        self.inbox: deque[bytes] = deque()
-        self.peer: PipeEnd | None = None
-        self.closed = False
-        self.peer_closed = False
-        self.peer_reset = False
-        self.sent = 0
-
-    def recv_into(self, buffer: Any) -> int:
-        if self.peer_reset:
-            raise ConnectionResetError(errno.ECONNRESET, "connection reset by peer")
-        if self.closed:
-            raise OSError(errno.EBADF, "this end of the pipe was closed")
-        if not self.inbox:
-            if self.peer_closed:
-                return 0
-            raise BlockingIOError(errno.EAGAIN, "no data buffered")
-        view = memoryview(buffer).cast("B")
-        chunk = self.inbox.popleft()
-        count = min(len(view), len(chunk))
-        view[:count] = chunk[:count]
-        if count < len(chunk):
-            self.inbox.appendleft(chunk[count:])
-        return count
-
-    def send(self, data: Any) -> int:
-        if self.closed or self.peer_closed:
-            raise BrokenPipeError(errno.EPIPE, "the pipe is closed")
-        chunk = bytes(data)
-        self.peer.inbox.append(chunk)
-        self.sent += len(chunk)
-        return len(chunk)
-
-    def close(self) -> None:
-        self.closed = True
-        self.peer.peer_closed = True
-
-    def reset(self) -> None:
-        self.close()
-        self.peer.peer_reset = True
-
-
-def memory_pipe() -> tuple[PipeEnd, PipeEnd]:
-    """Two connected pipe ends (like ``socket.socketpair()``, in memory and non-blocking)."""
-    first, second = PipeEnd(), PipeEnd()
-    first.peer, second.peer = second, first
-    return first, second
 
 
 @dataclass(frozen=True)
@@ -103,11 +46,15 @@ class Behaviour:
     then: str = "close"
 
 
-class _AbortingEnd(PipeEnd):
-    """A pipe end that hangs up when its connection reaches ``abort_at``."""
+class _AbortingEnd(MemoryPipeEnd):
+    """A pipe end that hangs up when its connection reaches ``abort_at``.
 
-    def __init__(self, behaviour: Behaviour) -> None:
-        super().__init__()
+    It overrides ``send``, so s2n writes through it in Python: the check runs
+    before every write, also in the middle of one negotiate call.
+    """
+
+    def __init__(self, end: MemoryPipeEnd, behaviour: Behaviour) -> None:
+        super().__init__(end._pipe, end.index)
         self.behaviour = behaviour
         self.connection: Connection | None = None
         self.aborted = False
@@ -163,8 +110,8 @@ class HandshakeResult:
         return None
 
 
-def _make_end(behaviour: Behaviour | None) -> PipeEnd:
-    return _AbortingEnd(behaviour) if behaviour is not None and behaviour.abort_at else PipeEnd()
+def _with_behaviour(end: MemoryPipeEnd, behaviour: Behaviour | None) -> MemoryPipeEnd:
+    return _AbortingEnd(end, behaviour) if behaviour is not None and behaviour.abort_at else end
 
 
 def handshake(server_config: Config, client_config: Config | None, *,
@@ -180,8 +127,8 @@ def handshake(server_config: Config, client_config: Config | None, *,
     the client with raw bytes. ``trace=True`` records both sides (shared clock).
     ``client_session`` resumes an earlier ``result.client.session``.
     """
-    server_end, client_end = _make_end(server), _make_end(client)
-    server_end.peer, client_end.peer = client_end, server_end
+    server_end, client_end = memory_pipe()
+    server_end, client_end = _with_behaviour(server_end, server), _with_behaviour(client_end, client)
     tracer = None
     if trace:
         from .trace.recorder import Tracer
@@ -241,9 +188,9 @@ def _drive(sides: list, max_rounds: int) -> int:
     return max_rounds
 
 
-def _step(connection: Connection, end: PipeEnd, result: SideResult) -> bool:
+def _step(connection: Connection, end: MemoryPipeEnd, result: SideResult) -> bool:
     """One negotiate call; True if it moved data or finished."""
-    before = (end.sent, len(end.inbox))
+    before = (end.sent, end.buffered)
     try:
         if isinstance(end, _AbortingEnd) and end.check_abort():
             raise BrokenPipeError(errno.EPIPE, "simulated peer hung up")
@@ -261,7 +208,7 @@ def _step(connection: Connection, end: PipeEnd, result: SideResult) -> bool:
         if connection.trace is not None:
             connection.trace.on_success(result.facts)
         return True
-    return (end.sent, len(end.inbox)) != before
+    return (end.sent, end.buffered) != before
 
 
 def _simulated_abort(error: S2NError, behaviour: Behaviour):
@@ -279,7 +226,7 @@ def _simulated_abort(error: S2NError, behaviour: Behaviour):
         last_received=original.last_received if original else None)
 
 
-def _hang_up(connection: Connection, end: PipeEnd) -> None:
+def _hang_up(connection: Connection, end: MemoryPipeEnd) -> None:
     """What a real application does after a failed handshake: send the alert s2n queued, close."""
     if not end.closed:
         try:

@@ -81,18 +81,19 @@ class TransportBinding:
 _TAP_CHUNK = struct.Struct("qQIi")
 
 
-class FdTap:
-    """Tracing on a socket or fd with the I/O in C (``s2npy_tap_recv``/``send`` in build_s2n.py).
+class NativeTap:
+    """Tracing with the I/O in C (``s2npy_tap_recv``/``send`` in build_s2n.py).
 
-    s2n reads and writes the fd through C callbacks that record every chunk
+    For a socket or fd, or a memory pipe end (``mem``, a C ``s2npy_mem_end``).
+    s2n reads and writes through C callbacks that record every chunk
     (timestamp, direction, bytes) in a C buffer; :meth:`drain` moves them into
     the trace's ``chunks`` after each s2n call, so no Python runs per record.
     The chunks are those the Python tap records (EOF is an empty "in" chunk).
     Only for traces on ``time.perf_counter`` (CLOCK_MONOTONIC, the C clock).
     """
 
-    def __init__(self, connection: Any, fd: int, trace: Any) -> None:
-        tap = lib.s2npy_tap_new(fd)
+    def __init__(self, connection: Any, trace: Any, fd: int = -1, mem: Any = ffi.NULL) -> None:
+        tap = lib.s2npy_tap_new(fd, mem)
         if tap == ffi.NULL:
             raise MemoryError("allocating the trace tap")
         self.tap = ffi.gc(tap, lib.s2npy_tap_free)

@@ -1,4 +1,4 @@
-"""A traced connection on a socket or fd: the I/O stays in C (``io.FdTap``), the trace is the same."""
+"""A traced connection on a socket or fd: the I/O stays in C (``io.NativeTap``), the trace is the same."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 import pytest
 
 import s2npy
-from s2npy.io import FdTap
+from s2npy.io import NativeTap
 
 
 class Wrapped:
@@ -34,7 +34,7 @@ def exchange(server_config, client_config, wrap: bool):
         server = s2npy.Connection(server_config(), "server", io=Wrapped(left) if wrap else left, trace=True)
         client = s2npy.Connection(client_config(), "client", io=Wrapped(right) if wrap else right,
                                   server_name="localhost", trace=True)
-        assert isinstance(server._io_binding, FdTap) is (not wrap)
+        assert isinstance(server._io_binding, NativeTap) is (not wrap)
 
         def serve() -> None:
             server.negotiate()
@@ -81,7 +81,7 @@ def test_fd_tap_non_blocking(server_config, client_config):
         left.setblocking(False), right.setblocking(False)
         server = s2npy.Connection(server_config(), "server", io=left.fileno(), trace=True)
         client = s2npy.Connection(client_config(), "client", io=right, server_name="localhost", trace=True)
-        assert isinstance(server._io_binding, FdTap) and isinstance(client._io_binding, FdTap)
+        assert isinstance(server._io_binding, NativeTap) and isinstance(client._io_binding, NativeTap)
         blocked = set()
         for _ in range(20):
             states = [conn.try_negotiate() for conn in (client, server)]

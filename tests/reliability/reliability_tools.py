@@ -254,7 +254,7 @@ def s2npy_client_hello(client_config: s2npy.Config, server_name: str = "localhos
     mine, theirs = memory_pipe()
     with Connection(client_config, "client", io=mine, server_name=server_name) as client:
         assert client.try_negotiate() is s2npy.Blocked.ON_READ
-    return b"".join(theirs.inbox)
+    return theirs.read_buffered()
 
 
 def run_python(code: str, *, timeout: float = 120, env: dict[str, str] | None = None,
