@@ -299,13 +299,17 @@ def _header_has(include_dirs: list[str], probe: str, relative: str) -> bool:
     return False
 
 
-#: What s2npy_read_facts fills: declared to cffi and defined in C from this one text.
+#: What s2npy_read_facts fills: declared to cffi and defined in C from this one text. The
+#: strings (cipher, group, signature scheme, ALPN, server name, handshake type, last message,
+#: in that order) are copied into `text`, each ended by a NUL; bit i of `present` says the
+#: i-th was not NULL. Python decodes and splits them at once: one decode, not seven.
 FACTS_STRUCT = """
 struct s2npy_facts {
     int mode, handshake_complete, protocol_version, client_protocol_version, server_protocol_version;
     int cipher_iana, client_cert_used, session_resumed, alert;
-    const char *cipher, *group, *signature_scheme, *alpn, *server_name, *handshake_type, *last_message;
+    uint32_t present, text_length;
     uint64_t wire_bytes_in, wire_bytes_out;
+    char text[1024];
 };
 """
 
@@ -330,8 +334,10 @@ void s2npy_mem_close(struct s2npy_mem_end *end, int reset);
 int s2npy_mem_install(struct s2n_connection *conn, struct s2npy_mem_end *end);
 uint8_t s2npy_accept_any_host(const char *host_name, size_t host_name_len, void *data);
 int s2npy_connection_setup(struct s2n_connection *conn, struct s2n_config *config, void *ctx,
-                           s2n_verify_host_fn verify_host, void *verify_data, s2n_blinding blinding);
+                           s2n_verify_host_fn verify_host, void *verify_data, s2n_blinding blinding,
+                           const char *server_name);
 void s2npy_read_facts(struct s2n_connection *conn, struct s2npy_facts *out);
+int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *blocked, struct s2npy_facts *facts);
 ssize_t s2npy_send(struct s2n_connection *conn, const void *buf, ssize_t size, s2n_blocked_status *blocked);
 ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, int fd,
                    s2n_blocked_status *blocked, int *failed);
@@ -348,15 +354,17 @@ HELPERS_C = FACTS_STRUCT + TAP_CHUNK_STRUCT + r"""
  * callback (pure C, no GIL round trip) accepts any name, like Python's ssl does. */
 static uint8_t s2npy_accept_any_host(const char *h, size_t n, void *d) { (void)h; (void)n; (void)d; return 1; }
 
-/* The setup every Connection does, in one crossing. Returns 0, or the 1-based step
- * that failed (s2n_errno is left set for the caller to read). */
+/* The setup every Connection does (and a client's server name), in one crossing. Returns
+ * 0, or the 1-based step that failed (s2n_errno is left set for the caller to read). */
 static int s2npy_connection_setup(struct s2n_connection *conn, struct s2n_config *config, void *ctx,
-                                  s2n_verify_host_fn verify_host, void *verify_data, s2n_blinding blinding)
+                                  s2n_verify_host_fn verify_host, void *verify_data, s2n_blinding blinding,
+                                  const char *server_name)
 {
     if (s2n_connection_set_ctx(conn, ctx) < 0) return 1;
     if (s2n_connection_set_config(conn, config) < 0) return 2;
     if (verify_host && s2n_connection_set_verify_host_callback(conn, verify_host, verify_data) < 0) return 3;
     if (s2n_connection_set_blinding(conn, blinding) < 0) return 4;
+    if (server_name && s2n_set_server_name(conn, server_name) < 0) return 5;
     return 0;
 }
 
@@ -365,6 +373,20 @@ static const char *s2npy_string_out(int (*getter)(struct s2n_connection *, const
 {
     const char *out = NULL;
     return getter(conn, &out) == S2N_SUCCESS ? out : NULL;
+}
+
+/* Append string number `index` of the facts (see FACTS_STRUCT); a NULL leaves an empty
+ * string and its `present` bit clear. Longer strings than the room left are cut (s2n's
+ * are at most 255 bytes: ALPN and server names; the rest are short constant names). */
+static void s2npy_facts_text(struct s2npy_facts *out, int index, const char *value)
+{
+    if (out->text_length >= sizeof out->text) return;  /* full: Python reads the rest as missing */
+    size_t room = sizeof out->text - out->text_length - 1;
+    size_t length = value ? strnlen(value, room) : 0;
+    if (value) out->present |= 1u << index;
+    memcpy(out->text + out->text_length, value ? value : "", length);
+    out->text_length += length;
+    out->text[out->text_length++] = '\0';
 }
 
 /* Every fact of NegotiatedFacts in one crossing instead of ~20. Getters that find
@@ -377,21 +399,32 @@ static void s2npy_read_facts(struct s2n_connection *conn, struct s2npy_facts *ou
     out->protocol_version = s2n_connection_get_actual_protocol_version(conn);
     out->client_protocol_version = s2n_connection_get_client_protocol_version(conn);
     out->server_protocol_version = s2n_connection_get_server_protocol_version(conn);
-    out->cipher = out->handshake_complete ? s2n_connection_get_cipher(conn) : NULL;
     out->cipher_iana = out->handshake_complete
         && s2n_connection_get_cipher_iana_value(conn, &first, &second) == S2N_SUCCESS ? (first << 8) | second : 0;
-    out->group = s2npy_string_out(s2n_connection_get_key_exchange_group, conn);
-    out->signature_scheme = s2npy_string_out(s2n_connection_get_signature_scheme, conn);
-    out->alpn = s2n_get_application_protocol(conn);
-    out->server_name = s2n_get_server_name(conn);
-    out->handshake_type = s2n_connection_get_handshake_type_name(conn);
-    out->last_message = s2n_connection_get_last_message_name(conn);
+    out->present = out->text_length = 0;
+    s2npy_facts_text(out, 0, out->handshake_complete ? s2n_connection_get_cipher(conn) : NULL);
+    s2npy_facts_text(out, 1, s2npy_string_out(s2n_connection_get_key_exchange_group, conn));
+    s2npy_facts_text(out, 2, s2npy_string_out(s2n_connection_get_signature_scheme, conn));
+    s2npy_facts_text(out, 3, s2n_get_application_protocol(conn));
+    s2npy_facts_text(out, 4, s2n_get_server_name(conn));
+    s2npy_facts_text(out, 5, s2n_connection_get_handshake_type_name(conn));
+    s2npy_facts_text(out, 6, s2n_connection_get_last_message_name(conn));
     out->client_cert_used = s2n_connection_client_cert_used(conn) == 1;
     out->session_resumed = s2n_connection_is_session_resumed(conn) == 1;
     out->alert = s2n_connection_get_alert(conn);
     out->wire_bytes_in = s2n_connection_get_wire_bytes_in(conn);
     out->wire_bytes_out = s2n_connection_get_wire_bytes_out(conn);
     *s2n_errno_location() = 0;
+}
+
+/* s2n_negotiate, and when it completes the facts too: negotiate() wants both, and
+ * after a handshake both threads of a client/server pair run Python under one GIL, so
+ * every crossing and every Python step saved there shortens the pair's critical path. */
+static int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *blocked, struct s2npy_facts *facts)
+{
+    int result = s2n_negotiate(conn, blocked);
+    if (result == S2N_SUCCESS && facts != NULL) s2npy_read_facts(conn, facts);
+    return result;
 }
 
 /* glibc's memcpy uses `rep movsb` from 8 KiB up, and on AMD Zen that runs ~25x slower

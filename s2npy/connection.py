@@ -30,6 +30,7 @@ import logging
 import os
 import socket
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +39,7 @@ from ._native import c_string, ffi, lib
 from .config import Config, alpn_array
 from .enums import Blocked, CertAuth, Mode
 from .errors import BlockedError, S2NError, UsageError, blocked_error, capture_error, check, take_blocked
-from .facts import ChainViews, NegotiatedFacts, peer_cert_chain, read_facts
+from .facts import NegotiatedFacts, PeerCertChain, facts_from_struct, peer_cert_chain, read_facts
 from .io import NativeTap, Transport, TransportBinding
 from .memory import MemoryPipeEnd
 
@@ -51,7 +52,7 @@ DEFAULT_RECV_SIZE = 16384
 BLINDING = {"self-service": lib.S2N_SELF_SERVICE_BLINDING, "built-in": lib.S2N_BUILT_IN_BLINDING}
 #: s2npy_connection_setup's failing step -> what was being done.
 SETUP_STEPS = {1: "setting connection context", 2: "setting connection config",
-               3: "setting verify host callback", 4: "setting blinding"}
+               3: "setting verify host callback", 4: "setting blinding", 5: "setting server name"}
 
 _BURST_RECV = lib.s2npy_recv
 
@@ -60,6 +61,19 @@ _BURST_RECV = lib.s2npy_recv
 def _encode_server_name(name: str) -> bytes:
     """IDNA-encode a server name, cached: the codec is pure Python and clients reuse few names."""
     return name.encode("idna")
+
+
+def _server_name_bytes(name: str | None):
+    """A server name for s2n (NULL for None), after checking it is a non-empty str."""
+    if name is None:
+        return ffi.NULL
+    if not isinstance(name, str) or not name:
+        raise UsageError("setting server name", message=f"server name must be a non-empty str, not {name!r}")
+    try:
+        return _encode_server_name(name)
+    except UnicodeError as exc:
+        raise UsageError("setting server name", message=f"{name[:80]!r} is not a valid host name ({exc})",
+                         hint="pass a DNS name (labels of at most 63 characters) or an IP address") from exc
 
 
 def _tracing_requested() -> bool:
@@ -101,7 +115,7 @@ class Connection:
         self._calls_lock = threading.Lock()
         self._calls = 0
         self._deferred_free = None
-        self._chain_views: ChainViews | None = None
+        self._peer_chain: weakref.ref[PeerCertChain] | None = None  # the facts' shared lazy chain view
         self.closed = False
         self._callback_error: BaseException | None = None
         self._callback_where = ""
@@ -124,15 +138,13 @@ class Connection:
         self._io_blocked = ffi.new("s2n_blocked_status *")
         self._recv_failed = ffi.new("int *")
         self.trace: ConnectionTrace | None = None
-        # One C call for the setup every connection needs (context, config, verify host, blinding).
+        # One C call for the setup every connection needs (context, config, verify host, blinding, SNI).
         step = lib.s2npy_connection_setup(pointer, config.ptr, self._handle, *self._verify_host_callback(config),
-                                          BLINDING[blinding])
+                                          BLINDING[blinding], _server_name_bytes(server_name))
         if step:
-            self._call(-1, SETUP_STEPS[step])
+            self._call(-1, SETUP_STEPS[step] + (f" {server_name!r}" if step == 5 else ""))
         if prefer is not None:
             self.set_preference(prefer)
-        if server_name is not None:
-            self.set_server_name(server_name)
         if cert_auth is not None:
             self.set_cert_auth(cert_auth)
         if policy is not None:
@@ -246,9 +258,7 @@ class Connection:
 
     def set_server_name(self, name: str) -> None:
         """Client: the SNI to send and the name to verify in the server certificate."""
-        if not isinstance(name, str) or not name:
-            raise UsageError("setting server name", message=f"server name must be a non-empty str, not {name!r}")
-        self._call(lib.s2n_set_server_name(self.ptr, _encode_server_name(name)), f"setting server name {name!r}")
+        self._call(lib.s2n_set_server_name(self.ptr, _server_name_bytes(name)), f"setting server name {name!r}")
 
     def set_cert_auth(self, cert_auth: CertAuth | str) -> None:
         """Override the config's client certificate authentication for this connection."""
@@ -306,10 +316,11 @@ class Connection:
             return self._negotiate_once()
         return self.trace.traced_negotiate(self._negotiate_once)
 
-    def _negotiate_once(self) -> Blocked:
+    def _negotiate_once(self, facts_out=ffi.NULL) -> Blocked:
+        """One s2n_negotiate call; on completion it also fills ``facts_out`` (if given)."""
         ptr = self._begin_call()
         try:
-            result = lib.s2n_negotiate(ptr, self._blocked)
+            result = lib.s2npy_negotiate(ptr, self._blocked, facts_out)
             if self._tap is not None:
                 self._tap.drain()
             if result == lib.S2N_SUCCESS:
@@ -374,10 +385,14 @@ class Connection:
         ready), or the :class:`~s2npy.S2NError` subclass that says why the
         handshake failed, with ``exc.diagnosis`` (and ``exc.trace`` if traced).
         """
-        blocked = self.try_negotiate()
+        raw = ffi.new("struct s2npy_facts *")  # filled by the call that completes: one crossing, not two
+        if self.trace is None:
+            blocked = self._negotiate_once(raw)
+        else:
+            blocked = self.trace.traced_negotiate(lambda: self._negotiate_once(raw))
         if blocked is not Blocked.NOT_BLOCKED:
             raise blocked_error("handshake", blocked)
-        facts = self.facts()
+        facts = facts_from_struct(raw, self._lazy_peer_chain(self._ptr))
         if self.trace is not None:
             self.trace.on_success(facts)
         return facts
@@ -538,14 +553,21 @@ class Connection:
         after ``close()``.
         """
         ptr = self.ptr
-        if self._chain_views is None:
-            self._chain_views = ChainViews()
-        return read_facts(ptr, chain=self._chain_views.new(lambda: peer_cert_chain(ptr)))
+        return read_facts(ptr, chain=self._lazy_peer_chain(ptr))
+
+    def _lazy_peer_chain(self, ptr) -> PeerCertChain:
+        """A view of the peer chain read on first use (or when this connection closes)."""
+        view = self._peer_chain() if self._peer_chain is not None else None
+        if view is None or view.loaded:  # a chain read mid-handshake may since have changed
+            view = PeerCertChain(lambda: peer_cert_chain(ptr))
+            self._peer_chain = weakref.ref(view)
+        return view
 
     def _keep_chains(self) -> None:
-        """Before the s2n connection is freed: read the chains that facts still reference."""
-        if self._chain_views is not None:
-            self._chain_views.materialise()
+        """Before the s2n connection is freed: read the peer chain if facts still reference it."""
+        view = self._peer_chain() if self._peer_chain is not None else None
+        if view is not None:  # some facts still hold it: read it while the connection exists
+            view.materialise()
 
     @property
     def last_message(self) -> str | None:

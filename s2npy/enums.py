@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import enum
+import functools
 
 from ._native import lib
 
 
+@functools.cache
+def _members_by_value(cls: type[enum.Enum]) -> dict[object, enum.Enum]:
+    return {member.value: member for member in cls}
+
+
 def _parse(cls: type[enum.Enum], value: object, what: str):
-    """A member from itself or its value as a case-insensitive string; ConfigError otherwise."""
+    """A member from itself or its value as a case-insensitive string; ConfigError otherwise.
+
+    A dict lookup, not ``cls(value)``: every Connection parses its mode.
+    """
     if isinstance(value, cls):
         return value
     if isinstance(value, str):
-        try:
-            return cls(value.strip().lower())
-        except ValueError:
-            pass
+        member = _members_by_value(cls).get(value) or _members_by_value(cls).get(value.strip().lower())
+        if member is not None:
+            return member
     from .errors import ConfigError
 
     choices = ", ".join(member.value for member in cls)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ._native import c_string, ffi, lib
-from .enums import protocol_name
+from ._native import ffi, lib
+from .enums import PROTOCOL_NAMES
 from .errors import clear_error
 
 if TYPE_CHECKING:
@@ -86,6 +85,11 @@ class PeerCertChain(Sequence):
         self._load: Callable[[], list[x509.Certificate]] | None = load
         self._certs: list[x509.Certificate] = []
 
+    @property
+    def loaded(self) -> bool:
+        """True once the chain was read (it no longer follows the connection)."""
+        return self._load is None
+
     def materialise(self) -> list[x509.Certificate]:
         """Read and parse the chain now (once); the certificates, leaf first."""
         if self._load is not None:
@@ -104,27 +108,6 @@ class PeerCertChain(Sequence):
 
     def __repr__(self) -> str:
         return f"PeerCertChain({self.materialise()!r})"
-
-
-class ChainViews:
-    """The live :class:`PeerCertChain` views of one connection (weakly held)."""
-
-    def __init__(self) -> None:
-        self._views: list[weakref.ref] = []
-
-    def new(self, load: Callable[[], list[x509.Certificate]]) -> PeerCertChain:
-        view = PeerCertChain(load)
-        self._views = [ref for ref in self._views if ref() is not None]
-        self._views.append(weakref.ref(view))
-        return view
-
-    def materialise(self) -> None:
-        """Read every still-referenced view before the connection goes away."""
-        for ref in self._views:
-            view = ref()
-            if view is not None:
-                view.materialise()
-        self._views.clear()
 
 
 def peer_cert_chain(conn_ptr) -> list[x509.Certificate]:
@@ -186,26 +169,40 @@ def read_facts(conn_ptr, *, include_chain: bool = True,
     """
     raw = ffi.new("struct s2npy_facts *")
     lib.s2npy_read_facts(conn_ptr, raw)
+    return facts_from_struct(raw, chain if chain is not None else peer_cert_chain(conn_ptr) if include_chain else [])
+
+
+#: The strings of ``struct s2npy_facts``, in the order C packs them into its ``text``.
+_TEXT_FIELDS = ("cipher", "group", "signature_scheme", "alpn", "server_name", "handshake_type", "last_message")
+
+
+def facts_from_struct(raw, chain: Sequence[x509.Certificate]) -> NegotiatedFacts:
+    """A :class:`NegotiatedFacts` from a filled ``struct s2npy_facts`` (see build_s2n.FACTS_STRUCT).
+
+    Built without the frozen dataclass's per-field ``object.__setattr__``: every
+    ``negotiate()`` makes one, on both ends of a connection, and this is most of
+    its Python cost.
+    """
+    texts = ffi.unpack(raw.text, raw.text_length).decode("utf-8", "replace").split("\0")
+    present = raw.present
     complete = bool(raw.handshake_complete)
-    return NegotiatedFacts(
+    fields = {name: texts[index] if present >> index & 1 and index < len(texts) else None
+              for index, name in enumerate(_TEXT_FIELDS)}
+    fields.update(
         mode="server" if raw.mode == lib.S2N_SERVER else "client",
         handshake_complete=complete,
-        protocol=protocol_name(raw.protocol_version) if complete else None,
+        protocol=PROTOCOL_NAMES.get(raw.protocol_version) if complete else None,
         protocol_version=raw.protocol_version,
-        client_protocol=protocol_name(raw.client_protocol_version),
-        server_protocol=protocol_name(raw.server_protocol_version),
-        cipher=c_string(raw.cipher),
+        client_protocol=PROTOCOL_NAMES.get(raw.client_protocol_version),
+        server_protocol=PROTOCOL_NAMES.get(raw.server_protocol_version),
         cipher_iana=raw.cipher_iana or None,
-        group=c_string(raw.group),
-        signature_scheme=c_string(raw.signature_scheme),
-        alpn=c_string(raw.alpn),
-        server_name=c_string(raw.server_name),
-        handshake_type=c_string(raw.handshake_type),
-        last_message=c_string(raw.last_message),
         client_cert_sent=bool(raw.client_cert_used),
-        peer_cert_chain=chain if chain is not None else peer_cert_chain(conn_ptr) if include_chain else [],
+        peer_cert_chain=chain,
         session_resumed=bool(raw.session_resumed),
         alert=raw.alert if raw.alert >= 0 else None,
         wire_bytes_in=raw.wire_bytes_in,
         wire_bytes_out=raw.wire_bytes_out,
     )
+    facts = object.__new__(NegotiatedFacts)
+    facts.__dict__.update(fields)
+    return facts

@@ -158,6 +158,15 @@ def test_use_after_close_and_double_close(client_config):
         conn.send(b"x")
 
 
+@pytest.mark.parametrize("name, error", [("", s2npy.UsageError), (b"localhost", s2npy.UsageError),
+                                         ("a" * 64, s2npy.UsageError), (".".join(["a" * 63] * 5), s2npy.S2NError)])
+def test_bad_server_name_at_creation_names_the_step(client_config, name, error):
+    """Checked in Python (type, empty, IDNA) or by s2n (over 255 bytes): the message says what failed."""
+    with pytest.raises(error, match="server name") as failure:
+        s2npy.Connection(client_config(), "client", server_name=name)
+    assert "setting server name" in str(failure.value)
+
+
 def test_send_before_negotiate_is_an_error(client_config):
     server_sock, client_sock = socket.socketpair()
     with s2npy.Connection(client_config(), "client", io=client_sock, server_name="localhost") as conn:

@@ -32,3 +32,23 @@ def test_chain_loads_once():
     chain = PeerCertChain(lambda: calls.append(1) or ["leaf"])
     assert len(chain) == 1 and chain[0] == "leaf" and list(chain) == ["leaf"]
     assert calls == [1]
+
+
+def test_negotiate_facts_have_every_field_and_long_names(server_config, client_config):
+    """negotiate()'s facts come packed from C: every field set, 255-byte names and ALPN intact."""
+    name = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 253 bytes, the DNS maximum
+    protocol = "p" * 255  # the ALPN maximum
+    server_sock, client_sock = socket.socketpair()
+    server = s2npy.Connection(server_config(alpn=[protocol]), "server", io=server_sock)
+    client = s2npy.Connection(client_config(alpn=[protocol], verify_host=lambda host: host == "localhost"), "client",
+                              io=client_sock, server_name=name)
+    thread = threading.Thread(target=server.negotiate)
+    thread.start()
+    facts = client.negotiate()
+    thread.join()
+    assert set(vars(facts)) == set(s2npy.NegotiatedFacts.__dataclass_fields__)
+    assert facts.server_name == name and facts.alpn == protocol
+    assert facts.cipher and facts.group and facts.signature_scheme and facts.handshake_type
+    assert facts.last_message == "APPLICATION_DATA" and facts.protocol == "TLSv1.3"
+    assert facts == client.facts()  # the same snapshot as the getter-by-getter read
+    client.close(), server.close(), server_sock.close(), client_sock.close()
