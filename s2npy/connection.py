@@ -39,7 +39,7 @@ from ._native import c_string, ffi, lib
 from .config import Config, alpn_array
 from .enums import Blocked, CertAuth, Mode
 from .errors import BlockedError, S2NError, UsageError, blocked_error, capture_error, check, take_blocked
-from .facts import NegotiatedFacts, PeerCertChain, facts_from_struct, peer_cert_chain, read_facts
+from .facts import NegotiatedFacts, PeerCertChain, facts_from_struct, peer_cert_ders, read_facts
 from .io import NativeTap, Transport, TransportBinding
 from .memory import MemoryPipeEnd
 
@@ -559,15 +559,15 @@ class Connection:
         """A view of the peer chain read on first use (or when this connection closes)."""
         view = self._peer_chain() if self._peer_chain is not None else None
         if view is None or view.loaded:  # a chain read mid-handshake may since have changed
-            view = PeerCertChain(lambda: peer_cert_chain(ptr))
+            view = PeerCertChain(lambda: peer_cert_ders(ptr))
             self._peer_chain = weakref.ref(view)
         return view
 
     def _keep_chains(self) -> None:
         """Before the s2n connection is freed: read the peer chain if facts still reference it."""
         view = self._peer_chain() if self._peer_chain is not None else None
-        if view is not None:  # some facts still hold it: read it while the connection exists
-            view.materialise()
+        if view is not None:  # some facts still hold it: copy it while the connection exists
+            view.capture()
 
     @property
     def last_message(self) -> str | None:

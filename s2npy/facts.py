@@ -76,25 +76,34 @@ class PeerCertChain(Sequence):
 
     Copying a chain out of s2n costs more than all the other facts together
     (s2n re-encodes every certificate), and most handshakes never look at it,
-    so ``Connection.facts()`` hands out this view. ``load`` reads the chain; the
-    connection calls :meth:`materialise` before it frees the ``s2n_connection``,
-    so a view that outlives its connection still has the certificates.
+    so ``Connection.facts()`` hands out this view. ``load`` returns the DER
+    certificates; the connection calls :meth:`capture` before it frees the
+    ``s2n_connection``, so a view that outlives its connection still has them.
+    Parsing them (``cryptography``) waits until they are used: a trace keeps
+    its facts, so a traced connection captures its chain at every close.
     """
 
-    def __init__(self, load: Callable[[], list[x509.Certificate]]) -> None:
-        self._load: Callable[[], list[x509.Certificate]] | None = load
-        self._certs: list[x509.Certificate] = []
+    def __init__(self, load: Callable[[], list[bytes]]) -> None:
+        self._load: Callable[[], list[bytes]] | None = load
+        self._ders: list[bytes] = []
+        self._certs: list[x509.Certificate] | None = None
 
     @property
     def loaded(self) -> bool:
         """True once the chain was read (it no longer follows the connection)."""
         return self._load is None
 
-    def materialise(self) -> list[x509.Certificate]:
-        """Read and parse the chain now (once); the certificates, leaf first."""
+    def capture(self) -> None:
+        """Copy the DER certificates out of s2n now (once), without parsing them."""
         if self._load is not None:
             load, self._load = self._load, None
-            self._certs = load()
+            self._ders = load()
+
+    def materialise(self) -> list[x509.Certificate]:
+        """Read (once) and parse the chain; the certificates, leaf first."""
+        if self._certs is None:
+            self.capture()
+            self._certs = _parse_ders(self._ders)
         return self._certs
 
     def __getitem__(self, index):
@@ -110,14 +119,25 @@ class PeerCertChain(Sequence):
         return f"PeerCertChain({self.materialise()!r})"
 
 
+def _parse_ders(ders: list[bytes]) -> list[x509.Certificate]:
+    if not ders:
+        return []
+    from cryptography import x509
+
+    return [x509.load_der_x509_certificate(der) for der in ders]
+
+
 def peer_cert_chain(conn_ptr) -> list[x509.Certificate]:
-    """The peer's chain of a live ``s2n_connection *``, leaf first, parsed (empty if there is none).
+    """The peer's chain of a live ``s2n_connection *``, leaf first, parsed (empty if there is none)."""
+    return _parse_ders(peer_cert_ders(conn_ptr))
+
+
+def peer_cert_ders(conn_ptr) -> list[bytes]:
+    """The peer's chain of a live ``s2n_connection *`` as DER certificates, leaf first.
 
     A server whose client sent no certificate (the common case) answers at once:
     the chain copy allocates an ``s2n_cert_chain_and_key`` (~26 us) only to fail.
     """
-    from cryptography import x509
-
     if lib.s2n_connection_get_mode(conn_ptr) == lib.S2N_SERVER and lib.s2n_connection_client_cert_used(conn_ptr) != 1:
         clear_error()
         return []
@@ -129,33 +149,31 @@ def peer_cert_chain(conn_ptr) -> list[x509.Certificate]:
             return _raw_client_chain(conn_ptr)
         length = ffi.new("uint32_t *")
         lib.s2n_cert_chain_get_length(chain, length)
-        certs = []
+        ders = []
         cert, der, der_len = ffi.new("struct s2n_cert **"), ffi.new("const uint8_t **"), ffi.new("uint32_t *")
         for index in range(length[0]):
             if lib.s2n_cert_chain_get_cert(chain, cert, index) != lib.S2N_SUCCESS:
                 break
             if lib.s2n_cert_get_der(cert[0], der, der_len) != lib.S2N_SUCCESS:
                 break
-            certs.append(x509.load_der_x509_certificate(ffi.unpack(ffi.cast("char *", der[0]), der_len[0])))
-        return certs
+            ders.append(ffi.unpack(ffi.cast("char *", der[0]), der_len[0]))
+        return ders
     finally:
         lib.s2n_cert_chain_and_key_free(chain)
 
 
-def _raw_client_chain(conn_ptr) -> list[x509.Certificate]:
+def _raw_client_chain(conn_ptr) -> list[bytes]:
     """A server's view of the client chain when it was not validated (verification off)."""
-    from cryptography import x509
-
     data, length = ffi.new("uint8_t **"), ffi.new("uint32_t *")
     if lib.s2n_connection_get_client_cert_chain(conn_ptr, data, length) != lib.S2N_SUCCESS or not length[0]:
         return []
     raw = ffi.unpack(ffi.cast("char *", data[0]), length[0])
-    certs, offset = [], 0
+    ders, offset = [], 0
     while offset + 3 <= len(raw):
         size = int.from_bytes(raw[offset:offset + 3], "big")
-        certs.append(x509.load_der_x509_certificate(raw[offset + 3:offset + 3 + size]))
+        ders.append(raw[offset + 3:offset + 3 + size])
         offset += 3 + size
-    return certs
+    return ders
 
 
 def read_facts(conn_ptr, *, include_chain: bool = True,

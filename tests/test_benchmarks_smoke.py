@@ -27,3 +27,13 @@ def test_smoke_run_produces_every_row(tmp_path):
         assert all(result["median"] >= 0 for result in entry["results"].values()), entry["key"]
     assert {entry["title"] for entry in report["derived"]} == {title for title, *_ in bench_run.DERIVED}
     assert report["meta"]["machine"]["nproc"] >= 1
+
+
+def test_binding_floor_diagnostic_runs():
+    """benchmarks/binding_floor.py measures all three variants (tiny run: the numbers mean nothing)."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "binding_floor.py"), "--rounds", "1",
+                           "--seconds", "0.05"], check=True, capture_output=True, text=True, timeout=120)
+    report = json.loads(done.stdout)
+    assert set(report) == {"connection", "raw", "raw+16us"}
+    assert all(entry["hs_per_s"] > 0 for entry in report.values())
+    assert report["raw"]["ratio_to_raw"] == 1.0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import threading
 
+from cryptography.hazmat.primitives import serialization
+
 import s2npy
 from s2npy.facts import PeerCertChain
 
@@ -27,11 +29,16 @@ def test_chain_read_after_close_over_a_socket(server_config, client_config):
     client_sock.close()
 
 
-def test_chain_loads_once():
+def test_chain_loads_once_and_parses_only_when_used(pki):
+    from cryptography import x509
+
+    der = x509.load_pem_x509_certificate(pki.server.cert).public_bytes(serialization.Encoding.DER)
     calls = []
-    chain = PeerCertChain(lambda: calls.append(1) or ["leaf"])
-    assert len(chain) == 1 and chain[0] == "leaf" and list(chain) == ["leaf"]
-    assert calls == [1]
+    chain = PeerCertChain(lambda: calls.append(1) or [der])
+    chain.capture()  # what close() does: copy the DER out of s2n, no parsing yet
+    assert chain.loaded and calls == [1] and chain._certs is None
+    assert len(chain) == 1 and chain[0].public_bytes(serialization.Encoding.DER) == der
+    assert list(chain) == [chain[0]] and calls == [1]
 
 
 def test_negotiate_facts_have_every_field_and_long_names(server_config, client_config):
