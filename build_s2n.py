@@ -313,6 +313,11 @@ struct s2npy_facts {
 };
 """
 
+#: Where a handshake stands, read by a traced negotiate before and after each s2n call.
+PROGRESS_STRUCT = """
+struct s2npy_progress { const char *last_message, *handshake_type; uint64_t wire_bytes_in, wire_bytes_out; };
+"""
+
 #: One chunk recorded by the C trace tap (s2npy.io.FdTap unpacks them); direction 0 in, 1 out.
 TAP_CHUNK_STRUCT = """
 struct s2npy_tap_chunk { int64_t t_ns; uint64_t offset; uint32_t length; int32_t direction; };
@@ -321,7 +326,7 @@ struct s2npy_tap_chunk { int64_t t_ns; uint64_t offset; uint32_t length; int32_t
 #: C helpers compiled into the extension. Each replaces a run of Python -> C crossings
 #: that every connection pays (measured: a checked call costs ~1-2 us of Python, the
 #: GIL round trip of a blocking call far more), so they are about speed, not features.
-HELPERS_CDEF = FACTS_STRUCT + TAP_CHUNK_STRUCT + """
+HELPERS_CDEF = FACTS_STRUCT + PROGRESS_STRUCT + TAP_CHUNK_STRUCT + """
 struct s2npy_mem_pipe;
 struct s2npy_mem_end { int closed; int io_errno; uint64_t sent; ...; };
 struct s2npy_mem_pipe *s2npy_mem_pipe_new(void);
@@ -333,11 +338,13 @@ size_t s2npy_mem_buffered(struct s2npy_mem_end *end);
 void s2npy_mem_close(struct s2npy_mem_end *end, int reset);
 int s2npy_mem_install(struct s2n_connection *conn, struct s2npy_mem_end *end);
 uint8_t s2npy_accept_any_host(const char *host_name, size_t host_name_len, void *data);
-int s2npy_connection_setup(struct s2n_connection *conn, struct s2n_config *config, void *ctx,
-                           s2n_verify_host_fn verify_host, void *verify_data, s2n_blinding blinding,
-                           const char *server_name);
+struct s2n_connection *s2npy_connection_create(s2n_mode mode, struct s2n_config *config, void *ctx,
+                                               s2n_verify_host_fn verify_host, void *verify_data,
+                                               s2n_blinding blinding, const char *server_name, int fd,
+                                               int *failed_step);
 void s2npy_read_facts(struct s2n_connection *conn, struct s2npy_facts *out);
 int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *blocked, struct s2npy_facts *facts);
+void s2npy_read_progress(struct s2n_connection *conn, struct s2npy_progress *out);
 ssize_t s2npy_send(struct s2n_connection *conn, const void *buf, ssize_t size, s2n_blocked_status *blocked);
 ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, int fd,
                    s2n_blocked_status *blocked, int *failed);
@@ -349,23 +356,42 @@ void s2npy_tap_lock(struct s2npy_tap *tap);
 void s2npy_tap_unlock(struct s2npy_tap *tap);
 """
 
-HELPERS_C = FACTS_STRUCT + TAP_CHUNK_STRUCT + r"""
+HELPERS_C = FACTS_STRUCT + PROGRESS_STRUCT + TAP_CHUNK_STRUCT + r"""
 /* Servers check a client certificate's chain, not its names: this verify-host
  * callback (pure C, no GIL round trip) accepts any name, like Python's ssl does. */
 static uint8_t s2npy_accept_any_host(const char *h, size_t n, void *d) { (void)h; (void)n; (void)d; return 1; }
 
-/* The setup every Connection does (and a client's server name), in one crossing. Returns
- * 0, or the 1-based step that failed (s2n_errno is left set for the caller to read). */
-static int s2npy_connection_setup(struct s2n_connection *conn, struct s2n_config *config, void *ctx,
-                                  s2n_verify_host_fn verify_host, void *verify_data, s2n_blinding blinding,
-                                  const char *server_name)
+/* A new connection with the setup every Connection does - context, config, verify host,
+ * blinding, a client's server name, and the fd when s2n does the I/O itself (fd >= 0) - in
+ * one crossing: each crossing releases and retakes the GIL, and after a handshake both
+ * threads of a pair want it. NULL on failure, with *failed_step the 1-based step that failed
+ * (1 is s2n_connection_new) and s2n_errno left for the caller; a connection that failed
+ * after its creation is freed (keeping s2n_errno). */
+static struct s2n_connection *s2npy_connection_create(s2n_mode mode, struct s2n_config *config, void *ctx,
+                                                      s2n_verify_host_fn verify_host, void *verify_data,
+                                                      s2n_blinding blinding, const char *server_name, int fd,
+                                                      int *failed_step)
 {
-    if (s2n_connection_set_ctx(conn, ctx) < 0) return 1;
-    if (s2n_connection_set_config(conn, config) < 0) return 2;
-    if (verify_host && s2n_connection_set_verify_host_callback(conn, verify_host, verify_data) < 0) return 3;
-    if (s2n_connection_set_blinding(conn, blinding) < 0) return 4;
-    if (server_name && s2n_set_server_name(conn, server_name) < 0) return 5;
-    return 0;
+    struct s2n_connection *conn = s2n_connection_new(mode);
+    int step = 1;
+    if (conn == NULL) goto failed;
+    if (++step, s2n_connection_set_ctx(conn, ctx) < 0) goto failed;
+    if (++step, s2n_connection_set_config(conn, config) < 0) goto failed;
+    if (++step, verify_host && s2n_connection_set_verify_host_callback(conn, verify_host, verify_data) < 0)
+        goto failed;
+    if (++step, s2n_connection_set_blinding(conn, blinding) < 0) goto failed;
+    if (++step, server_name && s2n_set_server_name(conn, server_name) < 0) goto failed;
+    if (++step, fd >= 0 && s2n_connection_set_fd(conn, fd) < 0) goto failed;
+    *failed_step = 0;
+    return conn;
+failed:
+    *failed_step = step;
+    if (conn != NULL) {
+        int saved = s2n_errno;
+        s2n_connection_free(conn);
+        *s2n_errno_location() = saved;
+    }
+    return NULL;
 }
 
 static const char *s2npy_string_out(int (*getter)(struct s2n_connection *, const char **),
@@ -415,6 +441,16 @@ static void s2npy_read_facts(struct s2n_connection *conn, struct s2npy_facts *ou
     out->wire_bytes_in = s2n_connection_get_wire_bytes_in(conn);
     out->wire_bytes_out = s2n_connection_get_wire_bytes_out(conn);
     *s2n_errno_location() = 0;
+}
+
+/* The four getters a traced negotiate reads around every call, in one crossing. The
+ * names are s2n's static strings. */
+static void s2npy_read_progress(struct s2n_connection *conn, struct s2npy_progress *out)
+{
+    out->last_message = s2n_connection_get_last_message_name(conn);
+    out->handshake_type = s2n_connection_get_handshake_type_name(conn);
+    out->wire_bytes_in = s2n_connection_get_wire_bytes_in(conn);
+    out->wire_bytes_out = s2n_connection_get_wire_bytes_out(conn);
 }
 
 /* s2n_negotiate, and when it completes the facts too: negotiate() wants both, and

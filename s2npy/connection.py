@@ -50,9 +50,10 @@ if TYPE_CHECKING:
 TRACE_LOGGER = logging.getLogger("s2npy.trace")
 DEFAULT_RECV_SIZE = 16384
 BLINDING = {"self-service": lib.S2N_SELF_SERVICE_BLINDING, "built-in": lib.S2N_BUILT_IN_BLINDING}
-#: s2npy_connection_setup's failing step -> what was being done.
-SETUP_STEPS = {1: "setting connection context", 2: "setting connection config",
-               3: "setting verify host callback", 4: "setting blinding", 5: "setting server name"}
+#: s2npy_connection_create's failing step -> what was being done.
+CREATE_STEPS = {1: "creating a connection (s2n_connection_new)", 2: "setting connection context",
+                3: "setting connection config", 4: "setting verify host callback", 5: "setting blinding",
+                6: "setting server name", 7: "setting the connection's file descriptor"}
 
 _BURST_RECV = lib.s2npy_recv
 
@@ -74,6 +75,18 @@ def _server_name_bytes(name: str | None):
     except UnicodeError as exc:
         raise UsageError("setting server name", message=f"{name[:80]!r} is not a valid host name ({exc})",
                          hint="pass a DNS name (labels of at most 63 characters) or an IP address") from exc
+
+
+def _native_fd(io: Any) -> int | None:
+    """The fd s2n reads and writes itself for ``io`` (an int, or a socket without a timeout), else None.
+
+    The fd may be invalid (a closed socket's -1): s2n then refuses it with a clear error.
+    """
+    if isinstance(io, int):
+        return io
+    if isinstance(io, socket.socket) and io.gettimeout() in (None, 0.0):
+        return io.fileno()
+    return None
 
 
 def _tracing_requested() -> bool:
@@ -130,19 +143,24 @@ class Connection:
                              hint="use 'self-service' (default) or 'built-in'")
         self.config = config
         config._attach(self)
-        pointer = lib.s2n_connection_new(self.mode.c_value)
-        check(-1 if pointer == ffi.NULL else 0, "creating a connection (s2n_connection_new)")
-        self._ptr = pointer
         self._handle = ffi.new_handle(self)
         self._blocked = ffi.new("s2n_blocked_status *")
         self._io_blocked = ffi.new("s2n_blocked_status *")
         self._recv_failed = ffi.new("int *")
         self.trace: ConnectionTrace | None = None
-        # One C call for the setup every connection needs (context, config, verify host, blinding, SNI).
-        step = lib.s2npy_connection_setup(pointer, config.ptr, self._handle, *self._verify_host_callback(config),
-                                          BLINDING[blinding], _server_name_bytes(server_name))
-        if step:
-            self._call(-1, SETUP_STEPS[step] + (f" {server_name!r}" if step == 5 else ""))
+        self._start_trace(trace)  # needs only the mode and config: decides whether s2n may own the fd
+        fd = _native_fd(io) if io is not None and self.trace is None else None
+        fd = fd if fd is not None and fd >= 0 else -1  # -1: no fd in the create call (set_io reports bad ones)
+        failed_step = ffi.new("int *")
+        # One C call: s2n_connection_new and the setup every connection needs (see build_s2n.py).
+        pointer = lib.s2npy_connection_create(self.mode.c_value, config.ptr, self._handle,
+                                              *self._verify_host_callback(config), BLINDING[blinding],
+                                              _server_name_bytes(server_name), fd, failed_step)
+        if pointer == ffi.NULL:
+            step = failed_step[0]
+            check(-1, CREATE_STEPS[step] + (f" {server_name!r}" if step == 6 else ""),
+                  hint="pass an open socket or file descriptor" if step == 7 else None)
+        self._ptr = pointer
         if prefer is not None:
             self.set_preference(prefer)
         if cert_auth is not None:
@@ -153,8 +171,9 @@ class Connection:
             self.set_alpn(alpn)
         if session is not None:
             self.set_session(session)
-        self._start_trace(trace)
-        if io is not None:
+        if fd >= 0:  # s2n already reads it
+            self._io_object, self._fd = io, fd
+        elif io is not None:
             self.set_io(io)
 
     # --- plumbing --------------------------------------------------------------------
@@ -219,10 +238,13 @@ class Connection:
         self._tap = self._io_binding = None
         self._fd = -1
         pipe_end = io.native_end() if isinstance(io, MemoryPipeEnd) else None
-        fast_socket = isinstance(io, socket.socket) and io.gettimeout() in (None, 0.0)
-        direct = fast_socket or isinstance(io, int)  # s2n can read this fd itself
-        fd = io if isinstance(io, int) else io.fileno() if fast_socket else -1
-        native = direct or pipe_end is not None  # no Python in s2n's I/O
+        fd = _native_fd(io)
+        if fd is not None and fd < 0:
+            raise UsageError("setting connection I/O", hint="pass an open socket or file descriptor",
+                             message="the socket is closed" if isinstance(io, socket.socket)
+                             else f"{fd} is not a file descriptor")
+        native = fd is not None or pipe_end is not None  # s2n does the I/O itself: no Python in it
+        fd = -1 if fd is None else fd
         if native and self.trace is None:
             self._set_native_io(fd, pipe_end)
         elif native and NativeTap.usable(self.trace):

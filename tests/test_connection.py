@@ -167,6 +167,16 @@ def test_bad_server_name_at_creation_names_the_step(client_config, name, error):
     assert "setting server name" in str(failure.value)
 
 
+def test_closed_socket_or_negative_fd_is_refused(client_config):
+    closed, other = socket.socketpair()
+    closed.close()
+    with pytest.raises(s2npy.UsageError, match="the socket is closed"):
+        s2npy.Connection(client_config(), "client", io=closed, server_name="localhost")
+    with pytest.raises(s2npy.UsageError, match="-1 is not a file descriptor"):
+        s2npy.Connection(client_config(), "client", io=-1)
+    other.close()
+
+
 def test_send_before_negotiate_is_an_error(client_config):
     server_sock, client_sock = socket.socketpair()
     with s2npy.Connection(client_config(), "client", io=client_sock, server_name="localhost") as conn:

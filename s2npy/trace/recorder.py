@@ -123,10 +123,11 @@ class ConnectionTrace:
     def traced_negotiate(self, negotiate_once: Callable[[], Any]) -> Any:
         """Run one ``s2n_negotiate`` call and record it."""
         ptr = self._connection.ptr
-        from .._native import c_string, lib
+        from .._native import c_string, ffi, lib
 
-        before = c_string(lib.s2n_connection_get_last_message_name(ptr))
-        bytes_in, bytes_out = lib.s2n_connection_get_wire_bytes_in(ptr), lib.s2n_connection_get_wire_bytes_out(ptr)
+        progress = ffi.new("struct s2npy_progress[2]")  # before, after (indexing borrows: keep the array)
+        before, after = progress[0], progress[1]
+        lib.s2npy_read_progress(ptr, progress)
         start = self.now()
         outcome = "error"
         try:
@@ -134,12 +135,13 @@ class ConnectionTrace:
             outcome = "done" if blocked == 0 else f"blocked_{blocked.name.lower()}"
             return blocked
         finally:
+            duration = self.now() - start
+            lib.s2npy_read_progress(ptr, progress + 1)
             self.calls.append(NegotiateCall(
-                start=start, duration=self.now() - start, outcome=outcome, before=before,
-                after=c_string(lib.s2n_connection_get_last_message_name(ptr)),
-                handshake_type=c_string(lib.s2n_connection_get_handshake_type_name(ptr)),
-                bytes_in=lib.s2n_connection_get_wire_bytes_in(ptr) - bytes_in,
-                bytes_out=lib.s2n_connection_get_wire_bytes_out(ptr) - bytes_out))
+                start=start, duration=duration, outcome=outcome, before=c_string(before.last_message),
+                after=c_string(after.last_message), handshake_type=c_string(after.handshake_type),
+                bytes_in=after.wire_bytes_in - before.wire_bytes_in,
+                bytes_out=after.wire_bytes_out - before.wire_bytes_out))
 
     def on_wire(self, direction: str, data: bytes) -> None:
         """Tap: ``direction`` is "in" (received) or "out" (sent) from this side's view."""
