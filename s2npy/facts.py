@@ -44,11 +44,28 @@ class NegotiatedFacts:
     handshake_type: str | None
     last_message: str | None
     client_cert_sent: bool
-    peer_cert_chain: Sequence[x509.Certificate] = field(default_factory=list, repr=False)
-    session_resumed: bool = False
-    alert: int | None = None
-    wire_bytes_in: int = 0
-    wire_bytes_out: int = 0
+    # No defaults: a class-level default would hide a lazy field from __getattr__ (see below).
+    peer_cert_chain: Sequence[x509.Certificate] = field(repr=False)
+    session_resumed: bool
+    alert: int | None
+    wire_bytes_in: int
+    wire_bytes_out: int
+
+    def __getattr__(self, name: str) -> Any:
+        """Facts from :func:`facts_from_struct` decode their C snapshot when a field is first read."""
+        state = self.__dict__
+        raw = state.get("_raw")
+        if raw is None or name.startswith("__"):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        state.update(_decode(raw, state["_chain"]))
+        state.pop("_raw", None)
+        state.pop("_chain", None)
+        return getattr(self, name)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Decoded fields only (for pickle and copy): the C snapshot does not travel."""
+        self.mode  # noqa: B018 - decodes a lazy snapshot
+        return dict(self.__dict__)
 
     @property
     def client_cert_chain(self) -> Sequence[x509.Certificate]:
@@ -197,10 +214,19 @@ _TEXT_FIELDS = ("cipher", "group", "signature_scheme", "alpn", "server_name", "h
 def facts_from_struct(raw, chain: Sequence[x509.Certificate]) -> NegotiatedFacts:
     """A :class:`NegotiatedFacts` from a filled ``struct s2npy_facts`` (see build_s2n.FACTS_STRUCT).
 
-    Built without the frozen dataclass's per-field ``object.__setattr__``: every
-    ``negotiate()`` makes one, on both ends of a connection, and this is most of
-    its Python cost.
+    The struct is a complete snapshot (its strings are copies), so the fields
+    are decoded from it when one is first read, not here: every ``negotiate()``
+    makes facts on both ends of a connection, most callers never read them, and
+    right after a handshake both threads of a client/server pair wait for the
+    GIL, so Python spent there costs about twice its time.
     """
+    facts = object.__new__(NegotiatedFacts)
+    facts.__dict__.update(_raw=raw, _chain=chain)
+    return facts
+
+
+def _decode(raw, chain: Sequence[x509.Certificate]) -> dict[str, Any]:
+    """Every field of :class:`NegotiatedFacts` from a ``struct s2npy_facts``."""
     texts = ffi.unpack(raw.text, raw.text_length).decode("utf-8", "replace").split("\0")
     present = raw.present
     complete = bool(raw.handshake_complete)
@@ -221,6 +247,4 @@ def facts_from_struct(raw, chain: Sequence[x509.Certificate]) -> NegotiatedFacts
         wire_bytes_in=raw.wire_bytes_in,
         wire_bytes_out=raw.wire_bytes_out,
     )
-    facts = object.__new__(NegotiatedFacts)
-    facts.__dict__.update(fields)
-    return facts
+    return fields

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import socket
 import threading
+
+import pytest
 
 from cryptography.hazmat.primitives import serialization
 
@@ -53,9 +57,21 @@ def test_negotiate_facts_have_every_field_and_long_names(server_config, client_c
     thread.start()
     facts = client.negotiate()
     thread.join()
-    assert set(vars(facts)) == set(s2npy.NegotiatedFacts.__dataclass_fields__)
+    later = client.facts()
+    client.close(), server.close(), server_sock.close(), client_sock.close()
+    # negotiate()'s facts are decoded from their C snapshot on first read: here, after close
+    values = {field.name: getattr(facts, field.name) for field in dataclasses.fields(facts)}
+    assert set(vars(facts)) == set(values)  # every field decoded at once, the snapshot dropped
     assert facts.server_name == name and facts.alpn == protocol
     assert facts.cipher and facts.group and facts.signature_scheme and facts.handshake_type
     assert facts.last_message == "APPLICATION_DATA" and facts.protocol == "TLSv1.3"
-    assert facts == client.facts()  # the same snapshot as the getter-by-getter read
-    client.close(), server.close(), server_sock.close(), client_sock.close()
+    assert facts == later and copy.copy(later) == later
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        facts.missing
+
+
+def test_no_field_has_a_class_default():
+    """A class attribute would answer before __getattr__ and hide a lazily decoded field's value."""
+    shadowed = [field.name for field in dataclasses.fields(s2npy.NegotiatedFacts)
+                if field.name in vars(s2npy.NegotiatedFacts)]
+    assert shadowed == []
