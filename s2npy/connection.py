@@ -108,6 +108,23 @@ class Connection:
     records, so fewer headers, tags and calls per byte).
     """
 
+    # Per-connection state starts as these class-level values (each is replaced, never mutated):
+    # every Connection() saves setting them one by one.
+    _ptr = None
+    _calls = 0  # threads inside an s2n call (see _begin_call)
+    _deferred_free = None
+    _peer_chain: "weakref.ref[PeerCertChain] | None" = None  # the facts' shared lazy chain view
+    closed = False
+    _callback_error: BaseException | None = None
+    _callback_where = ""
+    _io_binding: "TransportBinding | NativeTap | MemoryPipeEnd | None" = None
+    _tap: NativeTap | None = None  # a traced connection's C tap, drained after every s2n call
+    _io_object: Any = None
+    _fd = -1  # the socket s2n reads directly (fd fast path), else -1
+    _recv_error: S2NError | None = None  # found after a recv burst, raised by the next recv
+    _handshake_done = False
+    trace: "ConnectionTrace | None" = None
+
     def __init__(self, config: Config, mode: Mode | str = Mode.CLIENT, *,
                  io: socket.socket | int | Transport | None = None,
                  server_name: str | None = None,
@@ -122,36 +139,22 @@ class Connection:
             raise UsageError("creating a connection",
                              message=f"config must be an s2npy.Config, not {type(config).__name__}")
         self.mode = Mode.parse(mode)
-        self._ptr = None
         # Threads inside a (possibly blocking) s2n call on this connection; close() from another
         # thread defers the free until they return (s2n would otherwise read freed memory).
         self._calls_lock = threading.Lock()
-        self._calls = 0
-        self._deferred_free = None
-        self._peer_chain: weakref.ref[PeerCertChain] | None = None  # the facts' shared lazy chain view
-        self.closed = False
-        self._callback_error: BaseException | None = None
-        self._callback_where = ""
-        self._io_binding: TransportBinding | NativeTap | MemoryPipeEnd | None = None
-        self._tap: NativeTap | None = None  # a traced connection's C tap, drained after every s2n call
-        self._io_object: Any = None
-        self._fd = -1  # the socket s2n reads directly (fd fast path), else -1
-        self._recv_error: S2NError | None = None  # found after a recv burst, raised by the next recv
-        self._handshake_done = False
         if blinding not in BLINDING:
             raise UsageError("setting blinding", message=f"unknown blinding {blinding!r}",
                              hint="use 'self-service' (default) or 'built-in'")
         self.config = config
         config._attach(self)
         self._handle = ffi.new_handle(self)
-        self._blocked = ffi.new("s2n_blocked_status *")
-        self._io_blocked = ffi.new("s2n_blocked_status *")
-        self._recv_failed = ffi.new("int *")
-        self.trace: ConnectionTrace | None = None
+        self._blocked = ffi.new("s2n_blocked_status[2]")  # [0] negotiate, [1] send/recv/shutdown
+        self._io_blocked = self._blocked + 1
+        self._recv_failed = ints = ffi.new("int[2]")  # [0] a recv burst's later failure, [1] the create step
         self._start_trace(trace)  # needs only the mode and config: decides whether s2n may own the fd
         fd = _native_fd(io) if io is not None and self.trace is None else None
         fd = fd if fd is not None and fd >= 0 else -1  # -1: no fd in the create call (set_io reports bad ones)
-        failed_step = ffi.new("int *")
+        failed_step = ints + 1
         # One C call: s2n_connection_new and the setup every connection needs (see build_s2n.py).
         pointer = lib.s2npy_connection_create(self.mode.c_value, config.ptr, self._handle,
                                               *self._verify_host_callback(config), BLINDING[blinding],
@@ -350,7 +353,7 @@ class Connection:
                 self._handshake_done = True
                 return Blocked.NOT_BLOCKED
             if self._callback_error is None and take_blocked():
-                return Blocked(self._blocked[0])
+                return Blocked.of(self._blocked[0])
             self._fail_handshake(capture_error("handshake", blocked=Blocked(self._blocked[0]), state_of=ptr))
         finally:
             self._end_call()

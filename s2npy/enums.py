@@ -83,6 +83,11 @@ class Blocked(enum.IntEnum):
     ON_APPLICATION_INPUT = 3
     ON_EARLY_DATA = 4
 
+    @classmethod
+    def of(cls, value: int) -> "Blocked":
+        """The member for an ``s2n_blocked_status`` (a dict lookup: each blocked negotiate makes one)."""
+        return _members_by_value(cls)[value]
+
 
 PROTOCOL_NAMES = {
     lib.S2N_SSLv2: "SSLv2",
