@@ -345,6 +345,7 @@ struct s2n_connection *s2npy_connection_create(s2n_mode mode, struct s2n_config 
 void s2npy_read_facts(struct s2n_connection *conn, struct s2npy_facts *out);
 int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *blocked, struct s2npy_facts *facts);
 void s2npy_read_progress(struct s2n_connection *conn, struct s2npy_progress *out);
+int64_t s2npy_peer_chain_der(struct s2n_connection *conn, uint8_t *out, uint32_t size);
 ssize_t s2npy_send(struct s2n_connection *conn, const void *buf, ssize_t size, s2n_blocked_status *blocked);
 ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, int fd,
                    s2n_blocked_status *blocked, int *failed);
@@ -451,6 +452,42 @@ static void s2npy_read_progress(struct s2n_connection *conn, struct s2npy_progre
     out->handshake_type = s2n_connection_get_handshake_type_name(conn);
     out->wire_bytes_in = s2n_connection_get_wire_bytes_in(conn);
     out->wire_bytes_out = s2n_connection_get_wire_bytes_out(conn);
+}
+
+/* The peer's validated chain as DER certificates, each after its 3-byte length (the TLS
+ * encoding), in one crossing instead of ~8 (chain object, count, each certificate, free).
+ * Returns the bytes the chain needs: written to `out` when they fit in `size`, else call
+ * again with that much room. -1 (s2n_errno set) when there is no validated chain. */
+static int64_t s2npy_peer_chain_der(struct s2n_connection *conn, uint8_t *out, uint32_t size)
+{
+    struct s2n_cert_chain_and_key *chain = s2n_cert_chain_and_key_new();
+    if (chain == NULL) return -1;
+    int64_t needed = -1;
+    uint32_t length = 0;
+    if (s2n_connection_get_peer_cert_chain(conn, chain) == S2N_SUCCESS
+            && s2n_cert_chain_get_length(chain, &length) == S2N_SUCCESS) {
+        needed = 0;
+        for (uint32_t index = 0; index < length; index++) {
+            struct s2n_cert *cert = NULL;
+            const uint8_t *der = NULL;
+            uint32_t der_length = 0;
+            if (s2n_cert_chain_get_cert(chain, &cert, index) != S2N_SUCCESS
+                    || s2n_cert_get_der(cert, &der, &der_length) != S2N_SUCCESS) {
+                needed = -1;
+                break;
+            }
+            if (needed + 3 + der_length <= size) {
+                uint8_t *at = out + needed;
+                at[0] = der_length >> 16, at[1] = der_length >> 8, at[2] = der_length;
+                memcpy(at + 3, der, der_length);
+            }
+            needed += 3 + der_length;
+        }
+    }
+    int saved = s2n_errno;
+    s2n_cert_chain_and_key_free(chain);
+    *s2n_errno_location() = saved;
+    return needed;
 }
 
 /* s2n_negotiate, and when it completes the facts too: negotiate() wants both, and

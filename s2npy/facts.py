@@ -158,33 +158,32 @@ def peer_cert_ders(conn_ptr) -> list[bytes]:
     if lib.s2n_connection_get_mode(conn_ptr) == lib.S2N_SERVER and lib.s2n_connection_client_cert_used(conn_ptr) != 1:
         clear_error()
         return []
-    chain = lib.s2n_cert_chain_and_key_new()
-    if chain == ffi.NULL:
-        return []
-    try:
-        if lib.s2n_connection_get_peer_cert_chain(conn_ptr, chain) != lib.S2N_SUCCESS:
-            return _raw_client_chain(conn_ptr)
-        length = ffi.new("uint32_t *")
-        lib.s2n_cert_chain_get_length(chain, length)
-        ders = []
-        cert, der, der_len = ffi.new("struct s2n_cert **"), ffi.new("const uint8_t **"), ffi.new("uint32_t *")
-        for index in range(length[0]):
-            if lib.s2n_cert_chain_get_cert(chain, cert, index) != lib.S2N_SUCCESS:
-                break
-            if lib.s2n_cert_get_der(cert[0], der, der_len) != lib.S2N_SUCCESS:
-                break
-            ders.append(ffi.unpack(ffi.cast("char *", der[0]), der_len[0]))
-        return ders
-    finally:
-        lib.s2n_cert_chain_and_key_free(chain)
+    buffer = bytearray(_CHAIN_BUFFER)
+    needed = lib.s2npy_peer_chain_der(conn_ptr, ffi.from_buffer(buffer), len(buffer))
+    if needed > len(buffer):  # a chain larger than usual: once more with the room it needs
+        buffer = bytearray(needed)
+        needed = lib.s2npy_peer_chain_der(conn_ptr, ffi.from_buffer(buffer), len(buffer))
+    if needed < 0:
+        return _raw_client_chain(conn_ptr)
+    return _split_tls_chain(bytes(buffer[:needed]))
+
+
+#: Room for a peer chain in one call (typical chains: 2-6 KiB).
+_CHAIN_BUFFER = 16384
 
 
 def _raw_client_chain(conn_ptr) -> list[bytes]:
     """A server's view of the client chain when it was not validated (verification off)."""
+    clear_error()
     data, length = ffi.new("uint8_t **"), ffi.new("uint32_t *")
     if lib.s2n_connection_get_client_cert_chain(conn_ptr, data, length) != lib.S2N_SUCCESS or not length[0]:
+        clear_error()
         return []
-    raw = ffi.unpack(ffi.cast("char *", data[0]), length[0])
+    return _split_tls_chain(ffi.unpack(ffi.cast("char *", data[0]), length[0]))
+
+
+def _split_tls_chain(raw: bytes) -> list[bytes]:
+    """DER certificates from their TLS encoding: each one after its 3-byte length."""
     ders, offset = [], 0
     while offset + 3 <= len(raw):
         size = int.from_bytes(raw[offset:offset + 3], "big")

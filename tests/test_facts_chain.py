@@ -75,3 +75,26 @@ def test_no_field_has_a_class_default():
     shadowed = [field.name for field in dataclasses.fields(s2npy.NegotiatedFacts)
                 if field.name in vars(s2npy.NegotiatedFacts)]
     assert shadowed == []
+
+
+def test_chain_larger_than_the_first_buffer(server_config, client_config, monkeypatch):
+    """The C copy reports the room it needs; a second call with that much gets every certificate."""
+    import s2npy.facts
+
+    full = handshake_chain(server_config, client_config)
+    monkeypatch.setattr(s2npy.facts, "_CHAIN_BUFFER", 64)  # smaller than one certificate
+    assert [cert.subject for cert in handshake_chain(server_config, client_config)] == \
+        [cert.subject for cert in full] and len(full) == 2
+
+
+def handshake_chain(server_config, client_config) -> list:
+    """The client's view of the server chain after a handshake over a socketpair."""
+    server_sock, client_sock = socket.socketpair()
+    server = s2npy.Connection(server_config(), "server", io=server_sock)
+    thread = threading.Thread(target=server.negotiate)
+    thread.start()
+    client = s2npy.Connection(client_config(), "client", io=client_sock, server_name="localhost")
+    chain = list(client.negotiate().peer_cert_chain)
+    thread.join()
+    client.close(), server.close(), server_sock.close(), client_sock.close()
+    return chain

@@ -30,13 +30,15 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from .._native import c_string, ffi, lib
+from ..client_hello import ClientHello
+from ..errors import S2NError
+from ..facts import read_facts
 from .decrypt import Tls13Decryptor
 from .wire import Record, WireEvent, WireSession
 
 if TYPE_CHECKING:
-    from ..client_hello import ClientHello
     from ..connection import Connection
-    from ..errors import S2NError
     from ..facts import NegotiatedFacts
 
 LOGGER = logging.getLogger("s2npy.trace")
@@ -123,8 +125,6 @@ class ConnectionTrace:
     def traced_negotiate(self, negotiate_once: Callable[[], Any]) -> Any:
         """Run one ``s2n_negotiate`` call and record it."""
         ptr = self._connection.ptr
-        from .._native import c_string, ffi, lib
-
         progress = ffi.new("struct s2npy_progress[2]")  # before, after (indexing borrows: keep the array)
         before, after = progress[0], progress[1]
         lib.s2npy_read_progress(ptr, progress)
@@ -173,9 +173,6 @@ class ConnectionTrace:
         """
         if self.side != "server" or self.client_hello is not None or self._connection._ptr is None:
             return
-        from ..client_hello import ClientHello
-        from ..errors import S2NError
-
         try:
             self.client_hello = ClientHello.from_connection(self._connection)
         except S2NError:
@@ -192,8 +189,6 @@ class ConnectionTrace:
     def on_error(self, error: "S2NError") -> None:
         """The handshake failed: keep the error and what had been negotiated so far."""
         self.error, self.finished_t = error, self.now()
-        from ..facts import read_facts
-
         if self._connection._ptr is not None:
             self.facts = read_facts(self._connection._ptr, include_chain=False)  # clears s2n_errno itself
         self._capture_client_hello()
