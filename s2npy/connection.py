@@ -80,7 +80,7 @@ def _server_name_bytes(name: str | None):
 def _native_fd(io: Any) -> int | None:
     """The fd s2n reads and writes itself for ``io`` (an int, or a socket without a timeout), else None.
 
-    The fd may be invalid (a closed socket's -1): s2n then refuses it with a clear error.
+    The fd may be invalid (a closed socket's -1): ``set_io`` refuses it (s2n would accept -1).
     """
     if isinstance(io, int):
         return io
@@ -145,6 +145,7 @@ class Connection:
         if blinding not in BLINDING:
             raise UsageError("setting blinding", message=f"unknown blinding {blinding!r}",
                              hint="use 'self-service' (default) or 'built-in'")
+        name = _server_name_bytes(server_name)  # checked before this object counts as the config's user
         self.config = config
         config._attach(self)
         self._handle = ffi.new_handle(self)
@@ -158,12 +159,26 @@ class Connection:
         # One C call: s2n_connection_new and the setup every connection needs (see build_s2n.py).
         pointer = lib.s2npy_connection_create(self.mode.c_value, config.ptr, self._handle,
                                               *self._verify_host_callback(config), BLINDING[blinding],
-                                              _server_name_bytes(server_name), fd, failed_step)
+                                              name, fd, failed_step)
         if pointer == ffi.NULL:
+            self.closed = True  # nothing to free; the config is not in use by this object
             step = failed_step[0]
             check(-1, CREATE_STEPS[step] + (f" {server_name!r}" if step == 6 else ""),
                   hint="pass an open socket or file descriptor" if step == 7 else None)
         self._ptr = pointer
+        try:
+            self._apply_options(prefer, cert_auth, policy, alpn, session)
+            if fd >= 0:  # s2n already reads it
+                self._io_object, self._fd = io, fd
+            elif io is not None:
+                self.set_io(io)
+        except BaseException:
+            self.close()  # a half-made connection frees at once (and stops counting as the config's user)
+            raise
+
+    def _apply_options(self, prefer: str | None, cert_auth: CertAuth | str | None, policy: str | None,
+                       alpn: Sequence[str] | None, session: bytes | None) -> None:
+        """The constructor's per-connection overrides, each only when given."""
         if prefer is not None:
             self.set_preference(prefer)
         if cert_auth is not None:
@@ -174,10 +189,6 @@ class Connection:
             self.set_alpn(alpn)
         if session is not None:
             self.set_session(session)
-        if fd >= 0:  # s2n already reads it
-            self._io_object, self._fd = io, fd
-        elif io is not None:
-            self.set_io(io)
 
     # --- plumbing --------------------------------------------------------------------
 

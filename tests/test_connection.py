@@ -172,8 +172,14 @@ def test_closed_socket_or_negative_fd_is_refused(client_config):
     closed.close()
     with pytest.raises(s2npy.UsageError, match="the socket is closed"):
         s2npy.Connection(client_config(), "client", io=closed, server_name="localhost")
+    config = client_config()
     with pytest.raises(s2npy.UsageError, match="-1 is not a file descriptor"):
-        s2npy.Connection(client_config(), "client", io=-1)
+        s2npy.Connection(config, "client", io=-1)
+    with pytest.raises(s2npy.UsageError, match="server name"):
+        s2npy.Connection(config, "client", server_name="")
+    with pytest.raises(s2npy.S2NError, match="security policy"):
+        s2npy.Connection(config, "client", policy="no-such-policy")
+    config.close()  # the failed connections do not hold the config: it closes at once
     other.close()
 
 
