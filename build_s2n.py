@@ -492,12 +492,18 @@ static int64_t s2npy_peer_chain_der(struct s2n_connection *conn, uint8_t *out, u
 
 /* s2n_negotiate, and when it completes the facts too: negotiate() wants both, and
  * after a handshake both threads of a client/server pair run Python under one GIL, so
- * every crossing and every Python step saved there shortens the pair's critical path. */
+ * every crossing and every Python step saved there shortens the pair's critical path.
+ * Returns 0 (done), 1 (blocked: *blocked says on what; s2n_errno is reset, as nothing
+ * failed) or -1 (failed: s2n_errno is left for the caller). */
 static int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *blocked, struct s2npy_facts *facts)
 {
-    int result = s2n_negotiate(conn, blocked);
-    if (result == S2N_SUCCESS && facts != NULL) s2npy_read_facts(conn, facts);
-    return result;
+    if (s2n_negotiate(conn, blocked) == S2N_SUCCESS) {
+        if (facts != NULL) s2npy_read_facts(conn, facts);
+        return 0;
+    }
+    if (s2n_error_get_type(s2n_errno) != S2N_ERR_T_BLOCKED) return -1;
+    *s2n_errno_location() = 0;
+    return 1;
 }
 
 /* glibc's memcpy uses `rep movsb` from 8 KiB up, and on AMD Zen that runs ~25x slower

@@ -38,7 +38,7 @@ from . import _callbacks
 from ._native import c_string, ffi, lib
 from .config import Config, alpn_array
 from .enums import Blocked, CertAuth, Mode
-from .errors import BlockedError, S2NError, UsageError, blocked_error, capture_error, check, take_blocked
+from .errors import BlockedError, S2NError, UsageError, blocked_error, capture_error, check
 from .facts import NegotiatedFacts, PeerCertChain, facts_from_struct, peer_cert_ders, read_facts
 from .io import NativeTap, Transport, TransportBinding
 from .memory import MemoryPipeEnd
@@ -356,16 +356,19 @@ class Connection:
         """One s2n_negotiate call; on completion it also fills ``facts_out`` (if given)."""
         ptr = self._begin_call()
         try:
-            result = lib.s2npy_negotiate(ptr, self._blocked, facts_out)
+            result = lib.s2npy_negotiate(ptr, self._blocked, facts_out)  # 0 done, 1 blocked, -1 failed
             if self._tap is not None:
                 self._tap.drain()
-            if result == lib.S2N_SUCCESS:
+            if result == 0:
                 self._raise_callback_error(None)
                 self._handshake_done = True
                 return Blocked.NOT_BLOCKED
-            if self._callback_error is None and take_blocked():
-                return Blocked.of(self._blocked[0])
-            self._fail_handshake(capture_error("handshake", blocked=Blocked(self._blocked[0]), state_of=ptr))
+            blocked = Blocked.of(self._blocked[0])
+            if result == 1 and self._callback_error is None:
+                return blocked
+            # Blocked, but one of our callbacks failed meanwhile (it is raised, chained to this), or failed.
+            self._fail_handshake(blocked_error("handshake", blocked) if result == 1 else
+                                 capture_error("handshake", blocked=blocked, state_of=ptr))
         finally:
             self._end_call()
 

@@ -250,19 +250,6 @@ def capture_error(operation: str, *, blocked: Blocked = Blocked.NOT_BLOCKED,
     return error
 
 
-def take_blocked() -> bool:
-    """Right after a failed call: if s2n only blocked on I/O, reset ``s2n_errno`` and say so.
-
-    The cheap check for the non-blocking hot path (no exception is built); any
-    other error is left in place for :func:`capture_error`.
-    """
-    location = lib.s2n_errno_location()
-    if lib.s2n_error_get_type(location[0]) != lib.S2N_ERR_T_BLOCKED:
-        return False
-    location[0] = 0
-    return True
-
-
 def connection_state(conn_ptr: Any, *, alert: bool = False) -> ConnectionState:
     """Snapshot of an ``s2n_connection *`` for error context (empty for NULL)."""
     if conn_ptr is None or conn_ptr == ffi.NULL:

@@ -281,6 +281,18 @@ def test_key_log_callback_exception(server_config, client_config):
     assert not result.ok
 
 
+def test_callback_exception_while_the_handshake_blocks(server_config, client_config):
+    """The server's key log fails, then its negotiate call blocks for the client's Finished:
+    the callback's exception is what the caller gets, chained to the would-block it came with."""
+    def log(connection, line):
+        raise Boom("cannot log")
+
+    result = s2npy.handshake(server_config(key_log=log), client_config(), server_name="localhost")
+    assert isinstance(result.server.error, Boom)
+    assert isinstance(result.server.error.__cause__, s2npy.WantReadError)
+    assert "key log callback" in result.server.error.__cause__.operation
+
+
 def test_transport_exception_reaches_caller(server_config):
     class BrokenTransport:
         def recv_into(self, buffer):
