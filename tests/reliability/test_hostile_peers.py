@@ -297,9 +297,14 @@ def test_hostile_peer_over_tcp_fd(configs, hellos, payload, ending):
     if ending == "reset":
         peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     peer.close()
+    # Linux may hand over bytes that arrived before the RST: random garbage can then be rejected
+    # (a bad record) before s2n reads far enough to see the reset. The other payloads need more
+    # bytes than were sent, so they always run into it.
+    expected = {"close": (ClosedError, ProtocolError),
+                "reset": (S2NIOError, ProtocolError) if payload == "garbage" else S2NIOError}[ending]
     with server_sock, Connection(configs[0], "server", io=server_sock, trace=False) as connection:
-        with pytest.raises(S2NIOError if ending == "reset" else (ClosedError, ProtocolError)) as caught:
+        with pytest.raises(expected) as caught:
             connection.negotiate()
     assert caught.value.diagnosis is not None
-    if ending == "reset":
-        assert caught.value.errno == errno.ECONNRESET, caught.value
+    if isinstance(caught.value, S2NIOError):
+        assert ending == "reset" and caught.value.errno == errno.ECONNRESET, caught.value
