@@ -89,6 +89,7 @@ class Blocked(enum.IntEnum):
         return _members_by_value(cls)[value]
 
 
+#: s2n protocol constant -> the name Python's ``ssl.SSLSocket.version()`` uses.
 PROTOCOL_NAMES = {
     lib.S2N_SSLv2: "SSLv2",
     lib.S2N_SSLv3: "SSLv3",
@@ -97,8 +98,3 @@ PROTOCOL_NAMES = {
     lib.S2N_TLS12: "TLSv1.2",
     lib.S2N_TLS13: "TLSv1.3",
 }
-
-
-def protocol_name(version: int) -> str | None:
-    """s2n protocol constant -> the name Python's ``ssl.SSLSocket.version()`` uses."""
-    return PROTOCOL_NAMES.get(version)
