@@ -336,7 +336,8 @@ ssize_t s2npy_mem_read(struct s2npy_mem_end *end, uint8_t *buf, size_t len);
 ssize_t s2npy_mem_write(struct s2npy_mem_end *end, const uint8_t *buf, size_t len);
 size_t s2npy_mem_buffered(struct s2npy_mem_end *end);
 void s2npy_mem_close(struct s2npy_mem_end *end, int reset);
-int s2npy_mem_install(struct s2n_connection *conn, struct s2npy_mem_end *end);
+int s2npy_mem_recv(void *io_context, uint8_t *buf, uint32_t len);
+int s2npy_mem_send(void *io_context, const uint8_t *buf, uint32_t len);
 uint8_t s2npy_accept_any_host(const char *host_name, size_t host_name_len, void *data);
 struct s2n_connection *s2npy_connection_create(s2n_mode mode, struct s2n_config *config, void *ctx,
                                                s2n_verify_host_fn verify_host, void *verify_data,
@@ -352,7 +353,9 @@ ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, int fd,
 struct s2npy_tap { int fd; int io_errno; size_t count; size_t used; struct s2npy_tap_chunk *chunks; uint8_t *data; ...; };
 struct s2npy_tap *s2npy_tap_new(int fd, struct s2npy_mem_end *mem);
 void s2npy_tap_free(struct s2npy_tap *tap);
-int s2npy_tap_install(struct s2n_connection *conn, struct s2npy_tap *tap);
+int s2npy_tap_recv(void *io_context, uint8_t *buf, uint32_t len);
+int s2npy_tap_send(void *io_context, const uint8_t *buf, uint32_t len);
+int s2npy_set_io(struct s2n_connection *conn, s2n_recv_fn *recv, s2n_send_fn *send, void *context);
 void s2npy_tap_lock(struct s2npy_tap *tap);
 void s2npy_tap_unlock(struct s2npy_tap *tap);
 """
@@ -755,14 +758,6 @@ static int s2npy_mem_send(void *io_context, const uint8_t *buf, uint32_t len)
     return (int) s2npy_mem_write(io_context, buf, len < INT_MAX ? len : INT_MAX);
 }
 
-/* A connection's I/O on a pipe end, in one crossing; 0 or -1 (s2n_errno set). */
-static int s2npy_mem_install(struct s2n_connection *conn, struct s2npy_mem_end *end)
-{
-    if (s2n_connection_set_recv_cb(conn, s2npy_mem_recv) < 0) return -1;
-    if (s2n_connection_set_send_cb(conn, s2npy_mem_send) < 0) return -1;
-    if (s2n_connection_set_recv_ctx(conn, end) < 0) return -1;
-    return s2n_connection_set_send_ctx(conn, end);
-}
 
 /* Tracing a connection on a socket, fd or memory pipe without Python in its I/O: s2n
  * calls these recv/send callbacks, which read()/write() the fd exactly as s2n's own fd
@@ -865,13 +860,15 @@ static int s2npy_tap_send(void *io_context, const uint8_t *buf, uint32_t len)
     return s2npy_tap_io(io_context, 1, (uint8_t *) buf, len);
 }
 
-/* The four setters of a tapped connection's I/O in one crossing; 0 or -1 (s2n_errno set). */
-static int s2npy_tap_install(struct s2n_connection *conn, struct s2npy_tap *tap)
+/* Custom I/O for a connection - the recv and send callbacks and their shared context (a
+ * memory pipe end, a trace tap, or a Python transport's handle) - in one crossing instead of
+ * four; 0 or -1 (s2n_errno set). */
+static int s2npy_set_io(struct s2n_connection *conn, s2n_recv_fn *recv, s2n_send_fn *send, void *context)
 {
-    if (s2n_connection_set_recv_cb(conn, s2npy_tap_recv) < 0) return -1;
-    if (s2n_connection_set_send_cb(conn, s2npy_tap_send) < 0) return -1;
-    if (s2n_connection_set_recv_ctx(conn, tap) < 0) return -1;
-    return s2n_connection_set_send_ctx(conn, tap);
+    if (s2n_connection_set_recv_cb(conn, recv) < 0) return -1;
+    if (s2n_connection_set_send_cb(conn, send) < 0) return -1;
+    if (s2n_connection_set_recv_ctx(conn, context) < 0) return -1;
+    return s2n_connection_set_send_ctx(conn, context);
 }
 """
 

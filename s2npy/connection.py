@@ -271,7 +271,8 @@ class Connection:
     def _set_native_io(self, fd: int, pipe_end: Any) -> None:
         """s2n reads and writes the fd, or the C memory pipe end, itself."""
         if pipe_end is not None:
-            self._call(lib.s2npy_mem_install(self.ptr, pipe_end), "setting memory pipe I/O")
+            self._call(lib.s2npy_set_io(self.ptr, lib.s2npy_mem_recv, lib.s2npy_mem_send, pipe_end),
+                       "setting memory pipe I/O")
             self._io_binding = self._io_object  # the pipe end reports its own I/O errors
             return
         self._call(lib.s2n_connection_set_fd(self.ptr, fd), "setting the connection's file descriptor",
@@ -286,11 +287,8 @@ class Connection:
                              hint="pass a socket, a file descriptor or an object with recv_into() and send()")
         tap = self.trace.on_wire if self.trace is not None else None
         self._io_binding = TransportBinding(self, io, tap)
-        handle = self._io_binding.handle
-        self._call(lib.s2n_connection_set_recv_cb(self.ptr, lib.s2npy_recv_cb), "setting recv callback")
-        self._call(lib.s2n_connection_set_send_cb(self.ptr, lib.s2npy_send_cb), "setting send callback")
-        self._call(lib.s2n_connection_set_recv_ctx(self.ptr, handle), "setting recv context")
-        self._call(lib.s2n_connection_set_send_ctx(self.ptr, handle), "setting send context")
+        self._call(lib.s2npy_set_io(self.ptr, lib.s2npy_recv_cb, lib.s2npy_send_cb, self._io_binding.handle),
+                   "setting custom I/O callbacks")
 
     def set_server_name(self, name: str) -> None:
         """Client: the SNI to send and the name to verify in the server certificate."""

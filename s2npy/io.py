@@ -100,7 +100,8 @@ class NativeTap:
         self.chunks = trace.chunks
         self.origin = trace.origin
         self.directions = (trace._stream_direction("in"), trace._stream_direction("out"))
-        connection._call(lib.s2npy_tap_install(connection.ptr, self.tap), "setting traced I/O callbacks")
+        connection._call(lib.s2npy_set_io(connection.ptr, lib.s2npy_tap_recv, lib.s2npy_tap_send, self.tap),
+                         "setting traced I/O callbacks")
 
     @staticmethod
     def usable(trace: Any) -> bool:
