@@ -318,7 +318,7 @@ PROGRESS_STRUCT = """
 struct s2npy_progress { const char *last_message, *handshake_type; uint64_t wire_bytes_in, wire_bytes_out; };
 """
 
-#: One chunk recorded by the C trace tap (s2npy.io.FdTap unpacks them); direction 0 in, 1 out.
+#: One chunk recorded by the C trace tap (s2npy.io.NativeTap unpacks them); direction 0 in, 1 out.
 TAP_CHUNK_STRUCT = """
 struct s2npy_tap_chunk { int64_t t_ns; uint64_t offset; uint32_t length; int32_t direction; };
 """
@@ -493,6 +493,15 @@ static int64_t s2npy_peer_chain_der(struct s2n_connection *conn, uint8_t *out, u
     return needed;
 }
 
+/* After a failed s2n call: if it only blocked (nothing failed), reset s2n_errno and say so;
+ * any other error is left for the caller to read. */
+static int s2npy_only_blocked(void)
+{
+    if (s2n_error_get_type(s2n_errno) != S2N_ERR_T_BLOCKED) return 0;
+    *s2n_errno_location() = 0;
+    return 1;
+}
+
 /* s2n_negotiate, and when it completes the facts too: negotiate() wants both, and
  * after a handshake both threads of a client/server pair run Python under one GIL, so
  * every crossing and every Python step saved there shortens the pair's critical path.
@@ -504,9 +513,7 @@ static int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *bloc
         if (facts != NULL) s2npy_read_facts(conn, facts);
         return 0;
     }
-    if (s2n_error_get_type(s2n_errno) != S2N_ERR_T_BLOCKED) return -1;
-    *s2n_errno_location() = 0;
-    return 1;
+    return s2npy_only_blocked() ? 1 : -1;
 }
 
 /* glibc's memcpy uses `rep movsb` from 8 KiB up, and on AMD Zen that runs ~25x slower
@@ -566,8 +573,7 @@ static ssize_t s2npy_send(struct s2n_connection *conn, const void *buf, ssize_t 
         memcpy(bounce, (const uint8_t *) buf + total, piece);
         ssize_t sent = s2n_send(conn, bounce, piece, blocked);
         if (sent < 0) {
-            if (total == 0 || s2n_error_get_type(s2n_errno) != S2N_ERR_T_BLOCKED) return sent;
-            *s2n_errno_location() = 0;
+            if (total == 0 || !s2npy_only_blocked()) return sent;
             *blocked = S2N_NOT_BLOCKED;
             break;
         }
@@ -594,8 +600,7 @@ static ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, 
         if (poll(&ready, 1, 0) != 1) break;
         ssize_t more = s2npy_recv_record(conn, (uint8_t *) buf + total, size - total, blocked);
         if (more <= 0) {
-            if (more < 0 && s2n_error_get_type(s2n_errno) == S2N_ERR_T_BLOCKED) *s2n_errno_location() = 0;
-            else *failed = more < 0;
+            *failed = more < 0 && !s2npy_only_blocked();
             *blocked = S2N_NOT_BLOCKED;
             break;
         }
