@@ -64,10 +64,8 @@ def _encode_server_name(name: str) -> bytes:
     return name.encode("idna")
 
 
-def _server_name_bytes(name: str | None):
-    """A server name for s2n (NULL for None), after checking it is a non-empty str."""
-    if name is None:
-        return ffi.NULL
+def _server_name_bytes(name: str) -> bytes:
+    """A server name for s2n, after checking it is a non-empty str that IDNA can encode."""
     if not isinstance(name, str) or not name:
         raise UsageError("setting server name", message=f"server name must be a non-empty str, not {name!r}")
     try:
@@ -145,7 +143,8 @@ class Connection:
         if blinding not in BLINDING:
             raise UsageError("setting blinding", message=f"unknown blinding {blinding!r}",
                              hint="use 'self-service' (default) or 'built-in'")
-        name = _server_name_bytes(server_name)  # checked before this object counts as the config's user
+        # Checked before this object counts as the config's user.
+        name = ffi.NULL if server_name is None else _server_name_bytes(server_name)
         self.config = config
         config._attach(self)
         self._handle = ffi.new_handle(self)

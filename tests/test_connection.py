@@ -167,6 +167,12 @@ def test_bad_server_name_at_creation_names_the_step(client_config, name, error):
     assert "setting server name" in str(failure.value)
 
 
+def test_set_server_name_none_is_a_usage_error(client_config):
+    with s2npy.Connection(client_config(), "client") as conn:
+        with pytest.raises(s2npy.UsageError, match="non-empty str, not None"):
+            conn.set_server_name(None)
+
+
 def test_closed_socket_or_negative_fd_is_refused(client_config):
     closed, other = socket.socketpair()
     closed.close()
