@@ -144,11 +144,6 @@ def _parse_ders(ders: list[bytes]) -> list[x509.Certificate]:
     return [x509.load_der_x509_certificate(der) for der in ders]
 
 
-def peer_cert_chain(conn_ptr) -> list[x509.Certificate]:
-    """The peer's chain of a live ``s2n_connection *``, leaf first, parsed (empty if there is none)."""
-    return _parse_ders(peer_cert_ders(conn_ptr))
-
-
 def peer_cert_ders(conn_ptr) -> list[bytes]:
     """The peer's chain of a live ``s2n_connection *`` as DER certificates, leaf first.
 
@@ -192,18 +187,17 @@ def _split_tls_chain(raw: bytes) -> list[bytes]:
     return ders
 
 
-def read_facts(conn_ptr, *, include_chain: bool = True,
-               chain: Sequence[x509.Certificate] | None = None) -> NegotiatedFacts:
+def read_facts(conn_ptr, chain: Sequence[x509.Certificate]) -> NegotiatedFacts:
     """Read every fact from an ``s2n_connection *`` (safe at any point of its life).
 
     One C call (``s2npy_read_facts``) fills a struct with every getter's result:
     every handshake reads its facts, and ~20 separate crossings cost more than
-    the struct. The peer chain is ``chain`` when given (e.g. a lazy
-    :class:`PeerCertChain`), else read now.
+    the struct. ``chain`` is the facts' peer chain (a lazy :class:`PeerCertChain`
+    from a connection, or ``[]``).
     """
     raw = ffi.new("struct s2npy_facts *")
     lib.s2npy_read_facts(conn_ptr, raw)
-    return facts_from_struct(raw, chain if chain is not None else peer_cert_chain(conn_ptr) if include_chain else [])
+    return facts_from_struct(raw, chain)
 
 
 #: The strings of ``struct s2npy_facts``, in the order C packs them into its ``text``.

@@ -190,7 +190,7 @@ class ConnectionTrace:
         """The handshake failed: keep the error and what had been negotiated so far."""
         self.error, self.finished_t = error, self.now()
         if self._connection._ptr is not None:
-            self.facts = read_facts(self._connection._ptr, include_chain=False)  # clears s2n_errno itself
+            self.facts = read_facts(self._connection._ptr, chain=[])  # clears s2n_errno itself
         self._capture_client_hello()
 
     def log_failure(self) -> None:
