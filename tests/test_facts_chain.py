@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import socket
@@ -15,22 +16,31 @@ import s2npy
 from s2npy.facts import PeerCertChain
 
 
-def test_chain_read_after_close_over_a_socket(server_config, client_config):
+@contextlib.contextmanager
+def socket_handshake(server_config: s2npy.Config, client_config: s2npy.Config, server_name: str = "localhost"):
+    """(client, client facts) after a handshake over a socketpair; both ends closed on exit."""
     server_sock, client_sock = socket.socketpair()
-    server = s2npy.Connection(server_config(), "server", io=server_sock)
-    thread = threading.Thread(target=server.negotiate)
-    thread.start()
-    client = s2npy.Connection(client_config(), "client", io=client_sock, server_name="localhost")
-    facts = client.negotiate()
-    thread.join()
-    client.close()
-    server.close()
+    with server_sock, client_sock:
+        server = s2npy.Connection(server_config, "server", io=server_sock)
+        thread = threading.Thread(target=server.negotiate)
+        thread.start()
+        client = s2npy.Connection(client_config, "client", io=client_sock, server_name=server_name)
+        facts = client.negotiate()
+        thread.join()
+        try:
+            yield client, facts
+        finally:
+            client.close()
+            server.close()
+
+
+def test_chain_read_after_close_over_a_socket(server_config, client_config):
+    with socket_handshake(server_config(), client_config()) as (_, facts):
+        pass
     assert isinstance(facts.peer_cert_chain, PeerCertChain)
     assert facts.peer_cert_chain[0].subject.rfc4514_string().startswith("CN=localhost")
     assert facts.to_dict()["peer_cert_chain"][0].startswith("CN=localhost")
     assert facts.peer_cert_chain == list(facts.peer_cert_chain)
-    server_sock.close()
-    client_sock.close()
 
 
 def test_chain_loads_once_and_parses_only_when_used(pki):
@@ -49,16 +59,9 @@ def test_negotiate_facts_have_every_field_and_long_names(server_config, client_c
     """negotiate()'s facts come packed from C: every field set, 255-byte names and ALPN intact."""
     name = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 253 bytes, the DNS maximum
     protocol = "p" * 255  # the ALPN maximum
-    server_sock, client_sock = socket.socketpair()
-    server = s2npy.Connection(server_config(alpn=[protocol]), "server", io=server_sock)
-    client = s2npy.Connection(client_config(alpn=[protocol], verify_host=lambda host: host == "localhost"), "client",
-                              io=client_sock, server_name=name)
-    thread = threading.Thread(target=server.negotiate)
-    thread.start()
-    facts = client.negotiate()
-    thread.join()
-    later = client.facts()
-    client.close(), server.close(), server_sock.close(), client_sock.close()
+    client = client_config(alpn=[protocol], verify_host=lambda host: host == "localhost")
+    with socket_handshake(server_config(alpn=[protocol]), client, server_name=name) as (connection, facts):
+        later = connection.facts()
     # negotiate()'s facts are decoded from their C snapshot on first read: here, after close
     values = {field.name: getattr(facts, field.name) for field in dataclasses.fields(facts)}
     assert set(vars(facts)) == set(values)  # every field decoded at once, the snapshot dropped
@@ -89,12 +92,5 @@ def test_chain_larger_than_the_first_buffer(server_config, client_config, monkey
 
 def handshake_chain(server_config, client_config) -> list:
     """The client's view of the server chain after a handshake over a socketpair."""
-    server_sock, client_sock = socket.socketpair()
-    server = s2npy.Connection(server_config(), "server", io=server_sock)
-    thread = threading.Thread(target=server.negotiate)
-    thread.start()
-    client = s2npy.Connection(client_config(), "client", io=client_sock, server_name="localhost")
-    chain = list(client.negotiate().peer_cert_chain)
-    thread.join()
-    client.close(), server.close(), server_sock.close(), client_sock.close()
-    return chain
+    with socket_handshake(server_config(), client_config()) as (_, facts):
+        return list(facts.peer_cert_chain)
