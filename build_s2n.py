@@ -548,11 +548,12 @@ static uint8_t *s2npy_bounce(uint8_t *area, uintptr_t data_offset, const void *c
     return distance % 64 - 1 < 15 ? bounce + 16 : bounce;
 }
 
-static ssize_t s2npy_recv_record(struct s2n_connection *conn, uint8_t *buf, ssize_t size,
+/* One s2n_recv; `data_offset` is s2npy_data_offset(conn), read once per burst. */
+static ssize_t s2npy_recv_record(struct s2n_connection *conn, uint8_t *buf, ssize_t size, uintptr_t data_offset,
                                  s2n_blocked_status *blocked)
 {
     _Alignas(64) uint8_t area[S2NPY_BOUNCE + 64];
-    uint8_t *bounce = size < S2NPY_REP_MOVSB_MIN ? NULL : s2npy_bounce(area, s2npy_data_offset(conn), buf, 1);
+    uint8_t *bounce = size < S2NPY_REP_MOVSB_MIN ? NULL : s2npy_bounce(area, data_offset, buf, 1);
     if (bounce == NULL) return s2n_recv(conn, buf, size, blocked);
     ssize_t count = s2n_recv(conn, bounce, size < S2NPY_BOUNCE ? size : S2NPY_BOUNCE, blocked);
     if (count > 0) memcpy(buf, bounce, count);
@@ -593,12 +594,13 @@ static ssize_t s2npy_send(struct s2n_connection *conn, const void *buf, ssize_t 
 static ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, int fd,
                           s2n_blocked_status *blocked, int *failed)
 {
-    ssize_t total = s2npy_recv_record(conn, buf, size, blocked);
+    uintptr_t data_offset = size < S2NPY_REP_MOVSB_MIN ? 0 : s2npy_data_offset(conn);  /* only bounces need it */
+    ssize_t total = s2npy_recv_record(conn, buf, size, data_offset, blocked);
     *failed = 0;
     while (fd >= 0 && total > 0 && total < size) {
         struct pollfd ready = { .fd = fd, .events = POLLIN };
         if (poll(&ready, 1, 0) != 1) break;
-        ssize_t more = s2npy_recv_record(conn, (uint8_t *) buf + total, size - total, blocked);
+        ssize_t more = s2npy_recv_record(conn, (uint8_t *) buf + total, size - total, data_offset, blocked);
         if (more <= 0) {
             *failed = more < 0 && !s2npy_only_blocked();
             *blocked = S2N_NOT_BLOCKED;
