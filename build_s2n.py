@@ -347,9 +347,10 @@ void s2npy_read_facts(struct s2n_connection *conn, struct s2npy_facts *out);
 int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *blocked, struct s2npy_facts *facts);
 void s2npy_read_progress(struct s2n_connection *conn, struct s2npy_progress *out);
 int64_t s2npy_peer_chain_der(struct s2n_connection *conn, uint8_t *out, uint32_t size);
-ssize_t s2npy_send(struct s2n_connection *conn, const void *buf, ssize_t size, s2n_blocked_status *blocked);
 ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, int fd,
                    s2n_blocked_status *blocked, int *failed);
+void *__wrap_memmove(void *to, const void *from, size_t size);
+void *__wrap_memcpy(void *to, const void *from, size_t size);
 struct s2npy_tap { int fd; int io_errno; size_t count; size_t used; struct s2npy_tap_chunk *chunks; uint8_t *data; ...; };
 struct s2npy_tap *s2npy_tap_new(int fd, struct s2npy_mem_end *mem);
 void s2npy_tap_free(struct s2npy_tap *tap);
@@ -516,72 +517,45 @@ static int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *bloc
     return s2npy_only_blocked() ? 1 : -1;
 }
 
-/* glibc's memcpy uses `rep movsb` from 8 KiB up, and on AMD Zen that runs ~25x slower
- * (measured here: 3 vs 80 GB/s) when the destination is 1-15 bytes ahead of the source
- * modulo 64. s2n copies application data between the caller's buffer and its record
- * buffer, where the data starts after the 5-byte header and any explicit IV (8 bytes for
- * TLS 1.2 AES-GCM): at 5 or 13 modulo 16 past a 16-byte aligned allocation. For one
- * caller alignment in four (a bytearray receiving, often) every record took the slow
- * copy: bulk receive ran at 0.6x native C. So a large transfer goes through a bounce
- * buffer placed a multiple of 16 bytes from s2n's data, and from/to the caller at a fast
- * distance: an extra copy at full speed instead of a slow one. */
-#define S2NPY_BOUNCE 16384
-#define S2NPY_REP_MOVSB_MIN 8192
+/* glibc's memmove/memcpy switch to `rep movsb` above a few KiB (2 KiB on this AMD EPYC),
+ * and on AMD Zen that runs ~25x slower (measured: 2.6 vs 70 GB/s) when the destination
+ * is 1-15 bytes ahead of the source modulo 64. s2n copies application data between the
+ * caller's buffer and its record buffer, where the data starts after the 5-byte header
+ * (and an 8-byte explicit IV for TLS 1.2 AES-GCM): with a 16-byte aligned caller buffer
+ * one case in four took the slow copy, and bulk transfers ran at 0.6x native C. The
+ * extension is linked with `--wrap=memmove --wrap=memcpy` (see make_ffi), so every copy
+ * in the statically linked s2n-tls and aws-lc comes here: a large copy at a slow distance
+ * goes in pieces small enough for glibc's vector loop, everything else straight to glibc.
+ * No extra copy, no change of meaning (overlapping moves are never split). */
+#define S2NPY_COPY_PIECE 2048
 
-/* Where s2n's record data starts, modulo 16. */
-static uintptr_t s2npy_data_offset(struct s2n_connection *conn)
+void *__real_memmove(void *to, const void *from, size_t size);
+void *__real_memcpy(void *to, const void *from, size_t size);
+
+/* A copy glibc would do slowly: large, destination 1-15 bytes ahead modulo 64, and the
+ * two ranges apart (a piecewise overlapping move could overwrite its own source). */
+static int s2npy_slow_copy(void *to, const void *from, size_t size)
 {
-    const char *cipher = s2n_connection_get_cipher(conn);
-    int tls12_gcm = s2n_connection_get_actual_protocol_version(conn) < S2N_TLS13
-        && cipher != NULL && strstr(cipher, "GCM") != NULL;
-    return tls12_gcm ? 13 : 5;
+    uintptr_t ahead = (uintptr_t) to - (uintptr_t) from;
+    return size > S2NPY_COPY_PIECE && ahead % 64 - 1 < 15 && ahead >= size && (uintptr_t) from - (uintptr_t) to >= size;
 }
 
-/* A bounce buffer in `area` (S2NPY_BOUNCE + 64 bytes, 64-aligned) at `data_offset`
- * modulo 16, or NULL when `caller` already is (no bounce needed). `to_caller`: the
- * caller's buffer is the destination of the bounce copy, else its source. */
-static uint8_t *s2npy_bounce(uint8_t *area, uintptr_t data_offset, const void *caller, int to_caller)
+static void *s2npy_copy_in_pieces(void *to, const void *from, size_t size)
 {
-    if (((uintptr_t) caller - data_offset) % 16 == 0) return NULL;
-    uint8_t *bounce = area + data_offset;
-    uintptr_t distance = to_caller ? (uintptr_t) caller - (uintptr_t) bounce : (uintptr_t) bounce - (uintptr_t) caller;
-    return distance % 64 - 1 < 15 ? bounce + 16 : bounce;
+    for (size_t done = 0; done < size; done += S2NPY_COPY_PIECE)
+        __real_memcpy((uint8_t *) to + done, (const uint8_t *) from + done,
+                      size - done < S2NPY_COPY_PIECE ? size - done : S2NPY_COPY_PIECE);
+    return to;
 }
 
-/* One s2n_recv; `data_offset` is s2npy_data_offset(conn), read once per burst. */
-static ssize_t s2npy_recv_record(struct s2n_connection *conn, uint8_t *buf, ssize_t size, uintptr_t data_offset,
-                                 s2n_blocked_status *blocked)
+void *__wrap_memmove(void *to, const void *from, size_t size)
 {
-    _Alignas(64) uint8_t area[S2NPY_BOUNCE + 64];
-    uint8_t *bounce = size < S2NPY_REP_MOVSB_MIN ? NULL : s2npy_bounce(area, data_offset, buf, 1);
-    if (bounce == NULL) return s2n_recv(conn, buf, size, blocked);
-    ssize_t count = s2n_recv(conn, bounce, size < S2NPY_BOUNCE ? size : S2NPY_BOUNCE, blocked);
-    if (count > 0) memcpy(buf, bounce, count);
-    return count;
+    return s2npy_slow_copy(to, from, size) ? s2npy_copy_in_pieces(to, from, size) : __real_memmove(to, from, size);
 }
 
-/* s2n_send through the bounce buffer, one record's worth at a time. If a later piece
- * blocks, the bytes taken so far are returned (the caller retries with the rest, which
- * starts with the same piece, as s2n requires); any other failure is returned as is. */
-static ssize_t s2npy_send(struct s2n_connection *conn, const void *buf, ssize_t size, s2n_blocked_status *blocked)
+void *__wrap_memcpy(void *to, const void *from, size_t size)
 {
-    _Alignas(64) uint8_t area[S2NPY_BOUNCE + 64];
-    uint8_t *bounce = size < S2NPY_REP_MOVSB_MIN ? NULL : s2npy_bounce(area, s2npy_data_offset(conn), buf, 0);
-    if (bounce == NULL) return s2n_send(conn, buf, size, blocked);
-    ssize_t total = 0;
-    while (total < size) {
-        ssize_t piece = size - total < S2NPY_BOUNCE ? size - total : S2NPY_BOUNCE;
-        memcpy(bounce, (const uint8_t *) buf + total, piece);
-        ssize_t sent = s2n_send(conn, bounce, piece, blocked);
-        if (sent < 0) {
-            if (total == 0 || !s2npy_only_blocked()) return sent;
-            *blocked = S2N_NOT_BLOCKED;
-            break;
-        }
-        total += sent;
-        if (sent < piece) break;
-    }
-    return total;
+    return s2npy_slow_copy(to, from, size) ? s2npy_copy_in_pieces(to, from, size) : __real_memcpy(to, from, size);
 }
 
 /* s2n_recv, then more records while the socket `fd` already holds some, up to `size`:
@@ -594,13 +568,12 @@ static ssize_t s2npy_send(struct s2n_connection *conn, const void *buf, ssize_t 
 static ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, int fd,
                           s2n_blocked_status *blocked, int *failed)
 {
-    uintptr_t data_offset = size < S2NPY_REP_MOVSB_MIN ? 0 : s2npy_data_offset(conn);  /* only bounces need it */
-    ssize_t total = s2npy_recv_record(conn, buf, size, data_offset, blocked);
+    ssize_t total = s2n_recv(conn, buf, size, blocked);
     *failed = 0;
     while (fd >= 0 && total > 0 && total < size) {
         struct pollfd ready = { .fd = fd, .events = POLLIN };
         if (poll(&ready, 1, 0) != 1) break;
-        ssize_t more = s2npy_recv_record(conn, (uint8_t *) buf + total, size - total, data_offset, blocked);
+        ssize_t more = s2n_recv(conn, (uint8_t *) buf + total, size - total, blocked);
         if (more <= 0) {
             *failed = more < 0 && !s2npy_only_blocked();
             *blocked = S2N_NOT_BLOCKED;
@@ -909,7 +882,7 @@ def make_ffi() -> FFI:
         library_dirs=libs.library_dirs,
         runtime_library_dirs=libs.runtime_library_dirs,
         extra_compile_args=_sanitize_flags(),
-        extra_link_args=["-Wl,--exclude-libs,ALL", *_sanitize_flags()],
+        extra_link_args=["-Wl,--exclude-libs,ALL", "-Wl,--wrap=memmove", "-Wl,--wrap=memcpy", *_sanitize_flags()],
     )
     return ffi
 
