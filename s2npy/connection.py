@@ -109,8 +109,6 @@ class Connection:
     # Per-connection state starts as these class-level values (each is replaced, never mutated):
     # every Connection() saves setting them one by one.
     _ptr = None
-    _calls = 0  # threads inside an s2n call (see _begin_call)
-    _deferred_free = None
     _peer_chain: "weakref.ref[PeerCertChain] | None" = None  # the facts' shared lazy chain view
     closed = False
     _callback_error: BaseException | None = None
@@ -137,9 +135,12 @@ class Connection:
             raise UsageError("creating a connection",
                              message=f"config must be an s2npy.Config, not {type(config).__name__}")
         self.mode = Mode.parse(mode)
-        # Threads inside a (possibly blocking) s2n call on this connection; close() from another
-        # thread defers the free until they return (s2n would otherwise read freed memory).
-        self._calls_lock = threading.Lock()
+        # One entry per thread inside a (possibly blocking) s2n call on this connection: close()
+        # from another thread leaves the pointer in _deferred_free for the last of them to free
+        # (s2n would otherwise read freed memory). See _begin_call.
+        self._in_calls: list[None] = []
+        self._deferred_free: list = []
+        self._close_lock = threading.Lock()
         if blinding not in BLINDING:
             raise UsageError("setting blinding", message=f"unknown blinding {blinding!r}",
                              hint="use 'self-service' (default) or 'built-in'")
@@ -370,23 +371,35 @@ class Connection:
             self._end_call()
 
     def _begin_call(self):
-        """Enter an s2n call that may block; returns the pointer, valid until ``_end_call``."""
-        with self._calls_lock:
-            ptr = self._ptr
-            if ptr is None:
-                return self.ptr  # raises: the connection is closed
-            self._calls += 1
+        """Enter an s2n call that may block; returns the pointer, valid until ``_end_call``.
+
+        No lock: this runs on every send and recv. ``list.append``/``pop`` are atomic,
+        and the orders make it safe. Here: enter, then read the pointer. In close():
+        clear the pointer, leave it in ``_deferred_free``, then look for callers.
+        Either close() sees this caller (who then frees it on the way out) or this
+        caller sees the cleared pointer (and leaves). When both the last caller and
+        close() see the pointer is free to go, ``_free_deferred`` lets one of them
+        have it.
+        """
+        self._in_calls.append(None)
+        ptr = self._ptr
+        if ptr is None:
+            self._end_call()
+            return self.ptr  # raises: the connection is closed
         return ptr
 
     def _end_call(self) -> None:
         """Leave an s2n call; the last one out frees the connection if close() came meanwhile."""
-        with self._calls_lock:
-            self._calls -= 1
-            pointer = self._deferred_free if self._calls == 0 else None
-            if pointer is not None:
-                self._deferred_free = None
-        if pointer is not None:
-            self._release(pointer)
+        self._in_calls.pop()
+        if self._deferred_free and not self._in_calls:
+            self._free_deferred()
+
+    def _free_deferred(self) -> None:
+        try:
+            pointer = self._deferred_free.pop()
+        except IndexError:
+            return  # another thread took it
+        self._release(pointer)
 
     def _attach_transport_error(self, error: S2NError) -> None:
         """Chain the transport's own exception (e.g. BrokenPipeError) and take its errno."""
@@ -449,23 +462,35 @@ class Connection:
         """Encrypt and send up to ``len(data)`` bytes; returns how many were taken."""
         if not self._handshake_done:
             self._require_handshake("send")
+        if type(data) is bytes:  # cffi passes a bytes object's own storage: nothing to export
+            return self._io_call("send", lib.s2n_send, data, len(data), self._io_blocked)
         with ffi.from_buffer(data) as view:  # released now, not by a GC that may tear the buffer first
-            return self._io_call("send", lib.s2npy_send, view, len(view), self._io_blocked)
+            return self._io_call("send", lib.s2n_send, view, len(view), self._io_blocked)
 
     def sendall(self, data: Any) -> None:
         """Send all of ``data`` (blocking I/O), like ``socket.sendall``.
 
-        One buffer export for the whole call; a partial send continues from a
-        pointer into it (no memoryview slices): small writes are dominated by
-        this per-call Python cost.
+        ``bytes`` usually go in one call with no buffer export; otherwise one
+        export for the whole call, and a partial send continues from a pointer
+        into it (no memoryview slices): writes are dominated by this per-call
+        Python cost.
         """
         if not self._handshake_done:
             self._require_handshake("send")
+        if type(data) is bytes:
+            sent = self._io_call("send", lib.s2n_send, data, len(data), self._io_blocked)
+            if sent < len(data):
+                with ffi.from_buffer(data) as view:
+                    self._send_rest(view, sent)
+            return
         with ffi.from_buffer(data) as view:
-            total = len(view)
-            sent = self._io_call("send", lib.s2npy_send, view, total, self._io_blocked)
-            while sent < total:
-                sent += self._io_call("send", lib.s2npy_send, view + sent, total - sent, self._io_blocked)
+            self._send_rest(view, self._io_call("send", lib.s2n_send, view, len(view), self._io_blocked))
+
+    def _send_rest(self, view: Any, sent: int) -> None:
+        """Send the exported buffer ``view`` from byte ``sent`` to its end."""
+        total = len(view)
+        while sent < total:
+            sent += self._io_call("send", lib.s2n_send, view + sent, total - sent, self._io_blocked)
 
     def recv(self, bufsize: int = DEFAULT_RECV_SIZE) -> bytes:
         """Receive up to ``bufsize`` bytes of application data; b"" after the peer's close_notify."""
@@ -507,7 +532,8 @@ class Connection:
             if function is _BURST_RECV and self._recv_failed[0]:
                 # A later record of the burst failed: keep the error for the next recv (bytes first).
                 self._recv_error = self._io_error(operation)
-            self._raise_callback_error(None)
+            if self._callback_error is not None or _callbacks.orphan_errors.error is not None:
+                self._raise_callback_error(None)
             return result
         finally:
             self._end_call()
@@ -552,13 +578,14 @@ class Connection:
         if self._ptr is None:
             return
         self._keep_chains()
-        with self._calls_lock:
+        with self._close_lock:
             pointer, self._ptr = self._ptr, None
             self.closed = True
-            if self._calls:
-                self._deferred_free = pointer
-                return
-        self._release(pointer)
+        if pointer is None:
+            return  # another thread closed it meanwhile
+        self._deferred_free.append(pointer)
+        if not self._in_calls:
+            self._free_deferred()
 
     def _release(self, pointer) -> None:
         lib.s2n_connection_free(pointer)
