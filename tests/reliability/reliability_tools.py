@@ -30,9 +30,10 @@ from s2npy import (AlertError, Behaviour, BlockedError, ClosedError, Connection,
 PEER_FAILURES = (ProtocolError, ClosedError, AlertError, S2NIOError)
 #: s2n classifies a few failures caused by malformed input as internal (S2N_ERR_T_INTERNAL):
 #: found by these tests (a missing key_share gives S2N_ERR_NULL, a lying length field
-#: S2N_ERR_STUFFER_OUT_OF_DATA or S2N_ERR_INTEGER_OVERFLOW). s2npy keeps s2n's classification.
+#: S2N_ERR_STUFFER_OUT_OF_DATA or S2N_ERR_INTEGER_OVERFLOW, a supported_versions extension
+#: listing no version s2n knows S2N_ERR_UNKNOWN_PROTOCOL_VERSION). s2npy keeps s2n's classification.
 PEER_CAUSED_INTERNAL = {"S2N_ERR_INTEGER_OVERFLOW", "S2N_ERR_SAFETY", "S2N_ERR_INVALID_SUPPORTED_GROUP_STATE",
-                        "S2N_ERR_NULL", "S2N_ERR_STUFFER_OUT_OF_DATA"}
+                        "S2N_ERR_NULL", "S2N_ERR_STUFFER_OUT_OF_DATA", "S2N_ERR_UNKNOWN_PROTOCOL_VERSION"}
 #: Upper bound for one in-memory handshake against a hostile peer (it normally takes ~1 ms).
 HANDSHAKE_BOUND_SECONDS = 2.0
 MAX_ROUNDS = 20000
