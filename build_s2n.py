@@ -347,11 +347,12 @@ void s2npy_read_facts(struct s2n_connection *conn, struct s2npy_facts *out);
 int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *blocked, struct s2npy_facts *facts);
 void s2npy_read_progress(struct s2n_connection *conn, struct s2npy_progress *out);
 int64_t s2npy_peer_chain_der(struct s2n_connection *conn, uint8_t *out, uint32_t size);
-ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, int fd,
+struct s2npy_fd_reader { int fd; int dont_wait; int not_socket; int installed; };
+ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, struct s2npy_fd_reader *reader,
                    s2n_blocked_status *blocked, int *failed);
 void *__wrap_memmove(void *to, const void *from, size_t size);
 void *__wrap_memcpy(void *to, const void *from, size_t size);
-struct s2npy_tap { int fd; int io_errno; size_t count; size_t used; struct s2npy_tap_chunk *chunks; uint8_t *data; ...; };
+struct s2npy_tap { int fd; int io_errno; struct s2npy_fd_reader reader; size_t count; size_t used; struct s2npy_tap_chunk *chunks; uint8_t *data; ...; };
 struct s2npy_tap *s2npy_tap_new(int fd, struct s2npy_mem_end *mem);
 void s2npy_tap_free(struct s2npy_tap *tap);
 int s2npy_tap_recv(void *io_context, uint8_t *buf, uint32_t len);
@@ -558,21 +559,51 @@ void *__wrap_memcpy(void *to, const void *from, size_t size)
     return s2npy_slow_copy(to, from, size) ? s2npy_copy_in_pieces(to, from, size) : __real_memcpy(to, from, size);
 }
 
-/* s2n_recv, then more records while the socket `fd` already holds some, up to `size`:
- * one call (one GIL round trip) per burst instead of per 16 KiB record. It never waits
- * for data that has not arrived, unlike s2n_config_set_recv_multi_record, which on a
- * blocking socket waits until the buffer is full. A later record that would block ends
- * the burst; one that fails sets *failed and leaves s2n_errno for the caller, who
- * returns the bytes already read and reports the error on the next call, so neither is
- * lost. fd < 0 (custom I/O, whose readiness C cannot see): one record. */
-static ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, int fd,
+/* Reading a socket for s2n: like s2n's own read(), or, while a recv burst collects the
+ * records that have already arrived, without waiting (MSG_DONTWAIT): that tells "nothing
+ * more yet" with no extra syscall, where a poll() before each record cost one. A
+ * connection's reader is installed as its recv callback at its first s2npy_recv (after
+ * the handshake, which keeps s2n's own fd reads and their TCP_QUICKACK); a trace tap
+ * reads through its own. Not a socket (recv fails with ENOTSOCK): no bursts. */
+struct s2npy_fd_reader { int fd, dont_wait, not_socket, installed; };
+
+static ssize_t s2npy_fd_read(struct s2npy_fd_reader *reader, uint8_t *buf, size_t len)
+{
+    if (!reader->dont_wait) return read(reader->fd, buf, len);
+    ssize_t count = recv(reader->fd, buf, len, MSG_DONTWAIT);
+    if (count < 0 && errno == ENOTSOCK) {
+        reader->not_socket = 1;
+        errno = EAGAIN;  /* ends this burst; nothing was read */
+    }
+    return count;
+}
+
+static int s2npy_fd_recv(void *io_context, uint8_t *buf, uint32_t len)
+{
+    return (int) s2npy_fd_read(io_context, buf, len);
+}
+
+/* s2n_recv, then with a reader more records that have already arrived, up to `size`: one
+ * call (one GIL round trip) per burst instead of per 16 KiB record. It never waits for
+ * data that has not arrived, unlike s2n_config_set_recv_multi_record, which on a blocking
+ * socket waits until the buffer is full. A record cut short (the rest not there yet) stays
+ * with s2n for the next call, whose read then waits for it as usual. A later record that
+ * fails sets *failed and leaves s2n_errno for the caller, who returns the bytes already
+ * read and reports the error on the next call, so neither is lost. No reader (memory
+ * pipes, Python transports): one record. */
+static ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, struct s2npy_fd_reader *reader,
                           s2n_blocked_status *blocked, int *failed)
 {
-    ssize_t total = s2n_recv(conn, buf, size, blocked);
     *failed = 0;
-    while (fd >= 0 && total > 0 && total < size) {
-        struct pollfd ready = { .fd = fd, .events = POLLIN };
-        if (poll(&ready, 1, 0) != 1) break;
+    if (reader != NULL && !reader->installed) {
+        if (s2n_connection_set_recv_cb(conn, s2npy_fd_recv) < 0 || s2n_connection_set_recv_ctx(conn, reader) < 0)
+            return -1;
+        reader->installed = 1;
+    }
+    ssize_t total = s2n_recv(conn, buf, size, blocked);
+    if (reader == NULL || reader->not_socket) return total;
+    reader->dont_wait = 1;
+    while (total > 0 && total < size) {
         ssize_t more = s2n_recv(conn, (uint8_t *) buf + total, size - total, blocked);
         if (more <= 0) {
             *failed = more < 0 && !s2npy_only_blocked();
@@ -581,6 +612,7 @@ static ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, 
         }
         total += more;
     }
+    reader->dont_wait = 0;
     return total;
 }
 
@@ -751,6 +783,7 @@ static int s2npy_mem_send(void *io_context, const uint8_t *buf, uint32_t len)
  * reader and a writer thread on one connection (s2n allows both at once). */
 struct s2npy_tap {
     int fd, io_errno;
+    struct s2npy_fd_reader reader;    /* reads the fd (set up installed: the tap is the recv callback) */
     struct s2npy_mem_end *mem;        /* a memory pipe end instead of the fd, or NULL */
     size_t count, used;               /* chunks and data bytes not drained yet */
     struct s2npy_tap_chunk *chunks;
@@ -763,7 +796,8 @@ static struct s2npy_tap *s2npy_tap_new(int fd, struct s2npy_mem_end *mem)
 {
     struct s2npy_tap *tap = calloc(1, sizeof *tap);
     if (tap == NULL) return NULL;
-    tap->fd = fd;
+    tap->fd = tap->reader.fd = fd;
+    tap->reader.installed = 1;
     tap->mem = mem;
     pthread_mutex_init(&tap->lock, NULL);
     return tap;
@@ -820,7 +854,7 @@ static int s2npy_tap_io(struct s2npy_tap *tap, int32_t direction, uint8_t *buf, 
     pthread_mutex_unlock(&tap->lock);
     if (room < 0) { errno = ENOMEM; return -1; }
     ssize_t count = tap->mem ? (direction ? s2npy_mem_write(tap->mem, buf, len) : s2npy_mem_read(tap->mem, buf, len))
-                             : (direction ? write(tap->fd, buf, len) : read(tap->fd, buf, len));
+                             : (direction ? write(tap->fd, buf, len) : s2npy_fd_read(&tap->reader, buf, len));
     if (count < 0) return s2npy_tap_failed(tap);
     if (count > 0 || !direction) {
         pthread_mutex_lock(&tap->lock);
@@ -872,7 +906,7 @@ def make_ffi() -> FFI:
     ffi.cdef("const char *s2npy_build_info(void);\n" + HELPERS_CDEF)
     ffi.set_source(
         "s2npy._s2n",
-        includes + "#include <openssl/crypto.h>\n#include <errno.h>\n#include <poll.h>\n#include <pthread.h>\n"
+        includes + "#include <openssl/crypto.h>\n#include <errno.h>\n#include <sys/socket.h>\n#include <pthread.h>\n"
         + "#include <limits.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n#include <time.h>\n#include <unistd.h>\n"
         + f"static const char *s2npy_build_info(void) {{ return {json.dumps(build_info)}; }}\n"
         + HELPERS_C,

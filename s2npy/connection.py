@@ -29,7 +29,6 @@ import functools
 import logging
 import os
 import socket
-import threading
 import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -87,9 +86,14 @@ def _native_fd(io: Any) -> int | None:
     return None
 
 
+#: S2NPY_TRACE, read once at import like Python's own PYTHON* variables: looking it up costs
+#: more than the rest of a Connection's Python setup. At run time, set the logger's level instead.
+_TRACE_ENV_SET = bool(os.environ.get("S2NPY_TRACE"))
+
+
 def _tracing_requested() -> bool:
-    """Tracing without code changes: S2NPY_TRACE=1 or the s2npy.trace logger set to DEBUG."""
-    return bool(os.environ.get("S2NPY_TRACE")) or TRACE_LOGGER.level == logging.DEBUG
+    """Tracing without code changes: S2NPY_TRACE=1 at start-up or the s2npy.trace logger set to DEBUG."""
+    return _TRACE_ENV_SET or TRACE_LOGGER.level == logging.DEBUG
 
 
 class Connection:
@@ -117,6 +121,7 @@ class Connection:
     _tap: NativeTap | None = None  # a traced connection's C tap, drained after every s2n call
     _io_object: Any = None
     _fd = -1  # the socket s2n reads directly (fd fast path), else -1
+    _reader: Any = None  # its C reader for recv bursts (made at the first recv), or the tap's; NULL: none
     _recv_error: S2NError | None = None  # found after a recv burst, raised by the next recv
     _handshake_done = False
     trace: "ConnectionTrace | None" = None
@@ -135,12 +140,11 @@ class Connection:
             raise UsageError("creating a connection",
                              message=f"config must be an s2npy.Config, not {type(config).__name__}")
         self.mode = Mode.parse(mode)
-        # One entry per thread inside a (possibly blocking) s2n call on this connection: close()
-        # from another thread leaves the pointer in _deferred_free for the last of them to free
-        # (s2n would otherwise read freed memory). See _begin_call.
+        # One entry per thread inside a (possibly blocking) s2n call on this connection, and the
+        # pointer until it is freed: close() from another thread leaves the free to the last
+        # call out (s2n would otherwise read freed memory). See _begin_call.
         self._in_calls: list[None] = []
-        self._deferred_free: list = []
-        self._close_lock = threading.Lock()
+        self._unfreed: list = []
         if blinding not in BLINDING:
             raise UsageError("setting blinding", message=f"unknown blinding {blinding!r}",
                              hint="use 'self-service' (default) or 'built-in'")
@@ -152,7 +156,10 @@ class Connection:
         self._blocked = ffi.new("s2n_blocked_status[2]")  # [0] negotiate, [1] send/recv/shutdown
         self._io_blocked = self._blocked + 1
         self._recv_failed = ints = ffi.new("int[2]")  # [0] a recv burst's later failure, [1] the create step
-        self._start_trace(trace)  # needs only the mode and config: decides whether s2n may own the fd
+        if trace is None:
+            trace = _tracing_requested()
+        if trace is not False:
+            self._start_trace(trace)  # needs only the mode and config: decides whether s2n may own the fd
         fd = _native_fd(io) if io is not None and self.trace is None else None
         fd = fd if fd is not None and fd >= 0 else -1  # -1: no fd in the create call (set_io reports bad ones)
         failed_step = ints + 1
@@ -166,6 +173,7 @@ class Connection:
             check(-1, CREATE_STEPS[step] + (f" {server_name!r}" if step == 6 else ""),
                   hint="pass an open socket or file descriptor" if step == 7 else None)
         self._ptr = pointer
+        self._unfreed.append(pointer)
         try:
             self._apply_options(prefer, cert_auth, policy, alpn, session)
             if fd >= 0:  # s2n already reads it
@@ -235,11 +243,8 @@ class Connection:
             return lib.s2npy_accept_any_host, ffi.NULL
         return ffi.NULL, ffi.NULL
 
-    def _start_trace(self, trace: "bool | Tracer | None") -> None:
-        if trace is None:
-            trace = _tracing_requested()
-        if trace is False:
-            return
+    def _start_trace(self, trace: "bool | Tracer") -> None:
+        """Trace this connection: ``trace`` is True (its own trace) or a Tracer collecting many."""
         from .trace.recorder import ConnectionTrace, Tracer
 
         self.trace = trace.connection_trace(self) if isinstance(trace, Tracer) else ConnectionTrace(self)
@@ -249,7 +254,7 @@ class Connection:
     def set_io(self, io: socket.socket | int | Transport) -> None:
         """Use a socket, a file descriptor, a memory pipe end or a transport object for I/O."""
         self._io_object = io
-        self._tap = self._io_binding = None
+        self._tap = self._io_binding = self._reader = None
         self._fd = -1
         pipe_end = io.native_end() if isinstance(io, MemoryPipeEnd) else None
         fd = _native_fd(io)
@@ -263,6 +268,7 @@ class Connection:
             self._set_native_io(fd, pipe_end)
         elif native and NativeTap.usable(self.trace):
             self._io_binding = self._tap = NativeTap(self, self.trace, fd=fd, mem=pipe_end or ffi.NULL)
+            self._reader = ffi.addressof(self._tap.tap, "reader") if fd >= 0 else ffi.NULL
         else:
             self._bind_transport(socket.socket(fileno=os.dup(io)) if isinstance(io, int) else io)
             return
@@ -374,12 +380,11 @@ class Connection:
         """Enter an s2n call that may block; returns the pointer, valid until ``_end_call``.
 
         No lock: this runs on every send and recv. ``list.append``/``pop`` are atomic,
-        and the orders make it safe. Here: enter, then read the pointer. In close():
-        clear the pointer, leave it in ``_deferred_free``, then look for callers.
-        Either close() sees this caller (who then frees it on the way out) or this
-        caller sees the cleared pointer (and leaves). When both the last caller and
-        close() see the pointer is free to go, ``_free_deferred`` lets one of them
-        have it.
+        and the orders make it safe. A call enters, then reads the pointer; close()
+        clears the pointer, then looks for calls. Either close() sees this call (which
+        then frees the connection on its way out) or this call sees the cleared
+        pointer (and leaves). When several see the connection is free to go,
+        ``_free_once`` gives it to one of them.
         """
         self._in_calls.append(None)
         ptr = self._ptr
@@ -389,16 +394,16 @@ class Connection:
         return ptr
 
     def _end_call(self) -> None:
-        """Leave an s2n call; the last one out frees the connection if close() came meanwhile."""
+        """Leave an s2n call; the last one out frees the connection if it was closed meanwhile."""
         self._in_calls.pop()
-        if self._deferred_free and not self._in_calls:
-            self._free_deferred()
+        if self._ptr is None and not self._in_calls:
+            self._free_once()
 
-    def _free_deferred(self) -> None:
+    def _free_once(self) -> None:
         try:
-            pointer = self._deferred_free.pop()
+            pointer = self._unfreed.pop()
         except IndexError:
-            return  # another thread took it
+            return  # freed already, or by another thread
         self._release(pointer)
 
     def _attach_transport_error(self, error: S2NError) -> None:
@@ -463,9 +468,9 @@ class Connection:
         if not self._handshake_done:
             self._require_handshake("send")
         if type(data) is bytes:  # cffi passes a bytes object's own storage: nothing to export
-            return self._io_call("send", lib.s2n_send, data, len(data), self._io_blocked)
+            return self._send_from(data, len(data))
         with ffi.from_buffer(data) as view:  # released now, not by a GC that may tear the buffer first
-            return self._io_call("send", lib.s2n_send, view, len(view), self._io_blocked)
+            return self._send_from(view, len(view))
 
     def sendall(self, data: Any) -> None:
         """Send all of ``data`` (blocking I/O), like ``socket.sendall``.
@@ -478,19 +483,27 @@ class Connection:
         if not self._handshake_done:
             self._require_handshake("send")
         if type(data) is bytes:
-            sent = self._io_call("send", lib.s2n_send, data, len(data), self._io_blocked)
+            sent = self._send_from(data, len(data))
             if sent < len(data):
                 with ffi.from_buffer(data) as view:
                     self._send_rest(view, sent)
             return
         with ffi.from_buffer(data) as view:
-            self._send_rest(view, self._io_call("send", lib.s2n_send, view, len(view), self._io_blocked))
+            self._send_rest(view, self._send_from(view, len(view)))
 
     def _send_rest(self, view: Any, sent: int) -> None:
         """Send the exported buffer ``view`` from byte ``sent`` to its end."""
         total = len(view)
         while sent < total:
-            sent += self._io_call("send", lib.s2n_send, view + sent, total - sent, self._io_blocked)
+            sent += self._send_from(view + sent, total - sent)
+
+    def _send_from(self, data: Any, size: int) -> int:
+        """One s2n_send of ``size`` bytes from ``data`` (bytes or a C pointer); raises its failure."""
+        ptr = self._begin_call()
+        try:
+            return self._io_result("send", lib.s2n_send(ptr, data, size, self._io_blocked))
+        finally:
+            self._end_call()
 
     def recv(self, bufsize: int = DEFAULT_RECV_SIZE) -> bytes:
         """Receive up to ``bufsize`` bytes of application data; b"" after the peer's close_notify."""
@@ -511,32 +524,45 @@ class Connection:
         if self._recv_error is not None:
             error, self._recv_error = self._recv_error, None
             raise error
+        reader = self._reader
+        if reader is None:
+            reader = self._reader = ffi.new("struct s2npy_fd_reader *", {"fd": self._fd}) if self._fd >= 0 \
+                else ffi.NULL
         with ffi.from_buffer(buffer, require_writable=True) as target:  # released now, see send()
             size = nbytes or len(target)
             if not 0 <= size <= len(target):
                 raise UsageError("recv_into", message=f"nbytes={nbytes} exceeds the buffer size {len(target)}")
-            return self._io_call("recv", lib.s2npy_recv, target, size, self._fd, self._io_blocked, self._recv_failed)
+            ptr = self._begin_call()
+            try:
+                count = self._io_result("recv", _BURST_RECV(ptr, target, size, reader, self._io_blocked,
+                                                            self._recv_failed))
+                if self._recv_failed[0]:
+                    # A later record of the burst failed: keep the error for the next recv (bytes first).
+                    self._recv_error = self._io_error("recv")
+                return count
+            finally:
+                self._end_call()
 
     def _io_call(self, operation: str, function, *args) -> int:
-        """Run s2n_send/recv/shutdown (which may block) on this connection; raise its failure.
+        """Run s2n_shutdown/shutdown_send (which may block) on this connection; raise its failure.
 
         ``args`` follow the connection pointer and end with the blocked-status pointer.
         """
         ptr = self._begin_call()
         try:
-            result = function(ptr, *args)
-            if self._tap is not None:
-                self._tap.drain()
-            if result < 0:
-                return self._io_failure(operation)
-            if function is _BURST_RECV and self._recv_failed[0]:
-                # A later record of the burst failed: keep the error for the next recv (bytes first).
-                self._recv_error = self._io_error(operation)
-            if self._callback_error is not None or _callbacks.orphan_errors.error is not None:
-                self._raise_callback_error(None)
-            return result
+            return self._io_result(operation, function(ptr, *args))
         finally:
             self._end_call()
+
+    def _io_result(self, operation: str, result: int) -> int:
+        """After an s2n data call, still inside its call guard: record the trace, raise its failure."""
+        if self._tap is not None:
+            self._tap.drain()
+        if result < 0:
+            return self._io_failure(operation)
+        if self._callback_error is not None or _callbacks.orphan_errors.error is not None:
+            self._raise_callback_error(None)
+        return result
 
     def pending(self) -> int:
         """Decrypted bytes buffered in s2n, readable without I/O (like ``SSLSocket.pending``)."""
@@ -577,15 +603,14 @@ class Connection:
         """
         if self._ptr is None:
             return
-        self._keep_chains()
-        with self._close_lock:
-            pointer, self._ptr = self._ptr, None
+        self._in_calls.append(None)  # like a call: the pointer stays valid while the chain is copied
+        try:
+            if self._ptr is not None:  # not closed by another thread meanwhile
+                self._keep_chains()
+        finally:
+            self._ptr = None
             self.closed = True
-        if pointer is None:
-            return  # another thread closed it meanwhile
-        self._deferred_free.append(pointer)
-        if not self._in_calls:
-            self._free_deferred()
+            self._end_call()  # frees, unless a call in another thread is still running: it will
 
     def _release(self, pointer) -> None:
         lib.s2n_connection_free(pointer)

@@ -313,5 +313,5 @@ def close_during_negotiate(server_config: s2npy.Config, data: bytes) -> BaseExce
     transport.proceed.set()
     thread.join(10)
     assert not thread.is_alive(), "negotiate hung after a concurrent close"
-    assert not connection._deferred_free, "the connection was never freed"
+    assert not connection._unfreed, "the connection was never freed"
     return outcome[0]

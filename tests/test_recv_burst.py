@@ -1,0 +1,135 @@
+"""recv_into on a socket: one call returns every record that has already arrived, and never
+waits for more (the burst reads on with MSG_DONTWAIT, see s2npy_recv in build_s2n.py).
+
+The peer is Python's ssl (OpenSSL) on memory BIOs, so the test decides exactly which bytes
+of which record reach the socket, and when.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+
+import pytest
+
+import s2npy
+
+WAIT = 10  # seconds before a call that should return at once counts as hung
+
+
+class MemoryPeer:
+    """A TLS 1.3 server (ssl.SSLObject) whose records the test writes to the socket itself."""
+
+    def __init__(self, pki_files, sock: socket.socket) -> None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(pki_files["server"], pki_files["server_key"])
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=True)
+        self.sock = sock
+
+    def handshake(self) -> None:
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.flush()
+                self.incoming.write(self.sock.recv(65536))
+        self.flush()
+
+    def records(self, *messages: bytes) -> bytes:
+        """The wire bytes of one record per message (plus anything pending, e.g. session tickets)."""
+        for message in messages:
+            self.tls.write(message)
+        return self.outgoing.read()
+
+    def flush(self) -> None:
+        self.sock.sendall(self.outgoing.read())
+
+
+def call_in_thread(function):
+    """Run ``function()`` with a deadline: its result, or a failure instead of a hang."""
+    box: list = []
+    thread = threading.Thread(target=lambda: box.append(function()), daemon=True)
+    thread.start()
+    thread.join(WAIT)
+    assert not thread.is_alive(), "the call blocked although data had arrived"
+    assert box, "the call raised (see the thread's traceback above)"
+    return box[0]
+
+
+@pytest.fixture(params=[False, True], ids=["untraced", "traced"])
+def connected(request, pki_files, client_config):
+    """An s2npy client on a socketpair with a MemoryPeer server, handshake done."""
+    client_sock, peer_sock = socket.socketpair()
+    peer = MemoryPeer(pki_files, peer_sock)
+    client = s2npy.Connection(client_config(), "client", io=client_sock, server_name="localhost",
+                              trace=request.param)
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(client.negotiate()))
+    thread.start()
+    peer.handshake()
+    thread.join(WAIT)
+    assert outcome, "the handshake did not complete"
+    yield client, peer
+    client.close()
+    client_sock.close()
+    peer_sock.close()
+
+
+def test_one_call_returns_every_record_that_has_arrived(connected):
+    client, peer = connected
+    messages = [bytes([65 + i]) * 10_000 for i in range(3)]
+    peer.sock.sendall(peer.records(*messages))  # three records, all in the socket before the call
+    buffer = bytearray(65536)
+    count = call_in_thread(lambda: client.recv_into(buffer))
+    assert bytes(buffer[:count]) == b"".join(messages)
+
+
+def test_a_full_buffer_ends_the_burst_and_the_rest_stays_for_the_next_call(connected):
+    client, peer = connected
+    messages = [bytes([97 + i]) * 5_000 for i in range(4)]
+    peer.sock.sendall(peer.records(*messages))
+    buffer = bytearray(12_000)  # two records and part of the third
+    first = call_in_thread(lambda: client.recv_into(buffer))
+    received = bytes(buffer[:first])
+    assert first == 12_000
+    while len(received) < 20_000:
+        received += bytes(buffer[:call_in_thread(lambda: client.recv_into(buffer))])
+    assert received == b"".join(messages)
+
+
+def test_a_record_cut_short_does_not_hold_back_the_records_before_it(connected):
+    """The burst reads into the next record and finds the rest missing: it returns what it
+    has at once, and the next call waits for the rest and returns that record whole."""
+    client, peer = connected
+    wire = peer.records(b"x" * 1000, b"y" * 1000)
+    peer.sock.sendall(wire[:-10])  # the second record lacks its last 10 bytes
+    buffer = bytearray(65536)
+    count = call_in_thread(lambda: client.recv_into(buffer))
+    assert bytes(buffer[:count]) == b"x" * 1000
+    threading.Timer(0.2, lambda: peer.sock.sendall(wire[-10:])).start()
+    count = call_in_thread(lambda: client.recv_into(buffer))  # blocks until the rest arrives
+    assert bytes(buffer[:count]) == b"y" * 1000
+
+
+def test_a_call_waits_for_data_that_has_not_arrived(connected):
+    client, peer = connected
+    wire = peer.records(b"late")
+    threading.Timer(0.2, lambda: peer.sock.sendall(wire)).start()
+    buffer = bytearray(100)
+    assert call_in_thread(lambda: client.recv_into(buffer)) == 4
+    assert bytes(buffer[:4]) == b"late"
+
+
+def test_close_notify_right_after_the_data_ends_the_stream_after_it(connected):
+    client, peer = connected
+    wire = peer.records(b"last words")
+    with pytest.raises(ssl.SSLWantReadError):
+        peer.tls.unwrap()  # queues close_notify, then wants ours
+    peer.sock.sendall(wire + peer.outgoing.read())  # the data and the alert arrive together
+    buffer = bytearray(100)
+    assert call_in_thread(lambda: client.recv_into(buffer)) == 10
+    assert bytes(buffer[:10]) == b"last words"
+    assert call_in_thread(lambda: client.recv_into(buffer)) == 0
