@@ -133,3 +133,35 @@ def test_close_notify_right_after_the_data_ends_the_stream_after_it(connected):
     assert call_in_thread(lambda: client.recv_into(buffer)) == 10
     assert bytes(buffer[:10]) == b"last words"
     assert call_in_thread(lambda: client.recv_into(buffer)) == 0
+
+
+def test_a_file_descriptor_that_is_not_a_socket_still_reads_every_byte(server_config, client_config):
+    """A pty carries TLS like a socket, but recv(MSG_DONTWAIT) fails there (ENOTSOCK): the
+    reader then stops bursting (one record per call) and loses nothing."""
+    import os
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(slave)  # no echo, no line editing: the bytes pass as they are
+    messages = [bytes([48 + i]) * 3_000 for i in range(3)]
+    server = s2npy.Connection(server_config(), "server", io=master)
+    client = s2npy.Connection(client_config(), "client", io=slave, server_name="localhost")
+
+    def serve():
+        server.negotiate()
+        for message in messages:
+            server.sendall(message)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    client.negotiate()
+    thread.join(WAIT)
+    buffer, received = bytearray(65536), b""
+    while len(received) < 9_000:
+        received += bytes(buffer[:call_in_thread(lambda: client.recv_into(buffer))])
+    assert received == b"".join(messages)
+    assert client._reader.not_socket == 1
+    for connection in (server, client):
+        connection.close()
+    os.close(master)
+    os.close(slave)
