@@ -1,20 +1,23 @@
-"""How much of the handshake gap to native C is the binding's own Python? A diagnostic.
+"""How much of the gap to native C is the binding's own Python? A diagnostic.
 
-    python benchmarks/binding_floor.py [--rounds N] [--seconds S]
+    python benchmarks/binding_floor.py [--workload handshake|bulk] [--rounds N] [--seconds S]
 
-Runs ``py_bench.py``'s socketpair handshake workload (TLS 1.3, ECDSA) with
-three variants, alternating, each round in fresh processes:
+Runs one of ``py_bench.py``'s workloads (TLS 1.3, ECDSA) with these variants,
+alternating, each round in fresh processes:
 
 - ``connection``: s2npy's ``Connection`` (what the benchmark table measures);
 - ``raw``: the same s2n calls made straight through ``s2npy.lib`` with no
-  wrapper (create, configure, set fd, negotiate, free): the floor any cffi
-  binding driven from Python threads could reach in this harness;
-- ``raw+16us``: ``raw`` plus 16 us of busy Python per side after each
-  handshake: what each microsecond of per-connection Python costs once the
-  two threads serialise on the GIL.
+  wrapper (create, configure, set fd, negotiate, free; for bulk, one
+  ``s2n_send`` per write and one ``s2npy_recv`` burst per read): the floor any
+  cffi binding driven from Python threads could reach in this harness;
+- ``raw+16us`` (handshake only): ``raw`` plus 16 us of busy Python per side
+  after each handshake: what each microsecond of per-connection Python costs
+  once the two threads serialise on the GIL.
 
-Prints handshakes/s medians and the ratios to ``raw``. It does not write
-results: the point is the relative cost, see BENCHMARKS.md ("Why the misses").
+``handshake`` is the socketpair handshake row, ``bulk`` the 64 KiB-writes row
+(1 GiB at the default 1 s). Prints the medians (handshakes/s or MB/s) and the ratios to ``raw``.
+It does not write results: the point is the relative cost, see BENCHMARKS.md
+("Why the misses").
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-VARIANTS = ("connection", "raw", "raw+16us")
+VARIANTS = {"handshake": ("connection", "raw", "raw+16us"), "bulk": ("connection", "raw")}
 
 
 def raw_contestant(opts: dict[str, str], busy_seconds: float):
@@ -43,7 +46,7 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float):
         while time.perf_counter() < deadline:
             pass
 
-    def negotiated(config, mode: int, sock):
+    def negotiated(config, mode: int, sock, prefer=None):
         blocked = ffi.new("s2n_blocked_status *")
         conn = lib.s2n_connection_new(mode)
         lib.s2n_connection_set_config(conn, config.ptr)
@@ -51,20 +54,38 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float):
         if mode == lib.S2N_CLIENT:
             lib.s2n_set_server_name(conn, b"localhost")
         lib.s2n_connection_set_fd(conn, sock.fileno())
+        if prefer == "throughput":
+            lib.s2n_connection_prefer_throughput(conn)
         if lib.s2n_negotiate(conn, blocked) != lib.S2N_SUCCESS:
             raise RuntimeError("raw handshake failed")
         if busy_seconds:
             busy()
-        return conn
+        return conn if prefer is None else RawData(conn, sock.fileno())
+
+    class RawData:
+        """Bulk's two calls on a raw connection, with no checks: one s2n call each."""
+
+        def __init__(self, conn, fd: int) -> None:
+            self.conn, self.blocked, self.failed = conn, ffi.new("s2n_blocked_status *"), ffi.new("int *")
+            self.reader = ffi.new("struct s2npy_fd_reader *", {"fd": fd})
+
+        def recv_into(self, buffer) -> int:
+            with ffi.from_buffer(buffer, require_writable=True) as view:
+                return lib.s2npy_recv(self.conn, view, len(view), self.reader, self.blocked, self.failed)
+
+        def sendall(self, data: bytes) -> None:
+            sent = lib.s2n_send(self.conn, data, len(data), self.blocked)
+            if sent != len(data):
+                raise RuntimeError("raw send: partial or failed")
 
     class Raw:
         @staticmethod
         def server(sock, prefer=None):
-            return negotiated(configs.server_config, lib.S2N_SERVER, sock)
+            return negotiated(configs.server_config, lib.S2N_SERVER, sock, prefer)
 
         @staticmethod
         def client(sock, prefer=None):
-            return negotiated(configs.client_config, lib.S2N_CLIENT, sock)
+            return negotiated(configs.client_config, lib.S2N_CLIENT, sock, prefer)
 
         @staticmethod
         def close(conn, sock) -> None:
@@ -74,42 +95,48 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float):
     return Raw()
 
 
-def measure(variant: str, seconds: float) -> float:
-    """One variant in a fresh process: handshakes per second."""
-    output = subprocess.run([sys.executable, __file__, "--child", variant, "--seconds", str(seconds)],
-                            check=True, capture_output=True, text=True).stdout
+def measure(workload: str, variant: str, seconds: float) -> float:
+    """One variant in a fresh process: handshakes or MB per second."""
+    output = subprocess.run([sys.executable, __file__, "--workload", workload, "--child", variant,
+                             "--seconds", str(seconds)], check=True, capture_output=True, text=True).stdout
     return float(output)
 
 
-def child(variant: str, seconds: float) -> None:
+def child(workload: str, variant: str, seconds: float) -> None:
     sys.path.insert(0, str(HERE))
     import py_bench
     import run
 
     pki = run.write_pki()["ecdsa"]
-    opts = {**pki, "policy": run.TLS13_POLICY, "seconds": str(seconds)}
+    total = max(16, int(seconds * 1024)) << 20  # bulk: 1 GiB per second asked (~0.5 s here), whole MiB
+    opts = {**pki, "policy": run.TLS13_POLICY, "seconds": str(seconds), "chunk": "65536", "total": str(total)}
     if variant == "connection":
         contestant = py_bench.S2npyContestant(opts)
     else:
         contestant = raw_contestant(opts, 16e-6 if variant == "raw+16us" else 0.0)
-    print(py_bench.run_handshake(contestant, opts)["value"])
+    run_workload = py_bench.run_bulk if workload == "bulk" else py_bench.run_handshake
+    print(run_workload(contestant, opts)["value"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workload", choices=VARIANTS, default="handshake")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=1.0)
-    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=VARIANTS["handshake"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.seconds)
+        child(args.workload, args.child, args.seconds)
         return
-    samples: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    variants = VARIANTS[args.workload]
+    samples: dict[str, list[float]] = {variant: [] for variant in variants}
     for round_index in range(args.rounds):
-        for variant in VARIANTS[round_index % 3:] + VARIANTS[:round_index % 3]:
-            samples[variant].append(measure(variant, args.seconds))
+        turn = round_index % len(variants)
+        for variant in variants[turn:] + variants[:turn]:
+            samples[variant].append(measure(args.workload, variant, args.seconds))
     floor = statistics.median(samples["raw"])
-    print(json.dumps({variant: {"hs_per_s": round(statistics.median(values)),
+    unit = "mb_per_s" if args.workload == "bulk" else "hs_per_s"
+    print(json.dumps({variant: {unit: round(statistics.median(values)),
                                 "ratio_to_raw": round(statistics.median(values) / floor, 3)}
                       for variant, values in samples.items()}, indent=2))
 

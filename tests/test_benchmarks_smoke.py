@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 _SPEC = importlib.util.spec_from_file_location("benchmarks_run", ROOT / "benchmarks" / "run.py")
 bench_run = importlib.util.module_from_spec(_SPEC)
@@ -29,11 +31,16 @@ def test_smoke_run_produces_every_row(tmp_path):
     assert report["meta"]["machine"]["nproc"] >= 1
 
 
-def test_binding_floor_diagnostic_runs():
-    """benchmarks/binding_floor.py measures all three variants (tiny run: the numbers mean nothing)."""
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "binding_floor.py"), "--rounds", "1",
-                           "--seconds", "0.05"], check=True, capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize("workload, variants, unit", [
+    ("handshake", {"connection", "raw", "raw+16us"}, "hs_per_s"),
+    ("bulk", {"connection", "raw"}, "mb_per_s"),
+])
+def test_binding_floor_diagnostic_runs(workload, variants, unit):
+    """benchmarks/binding_floor.py measures every variant (tiny run: the numbers mean nothing)."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "binding_floor.py"), "--workload", workload,
+                           "--rounds", "1", "--seconds", "0.05"], check=True, capture_output=True, text=True,
+                          timeout=120)
     report = json.loads(done.stdout)
-    assert set(report) == {"connection", "raw", "raw+16us"}
-    assert all(entry["hs_per_s"] > 0 for entry in report.values())
+    assert set(report) == variants
+    assert all(entry[unit] > 0 for entry in report.values())
     assert report["raw"]["ratio_to_raw"] == 1.0
