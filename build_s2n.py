@@ -347,7 +347,8 @@ void s2npy_read_facts(struct s2n_connection *conn, struct s2npy_facts *out);
 int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *blocked, struct s2npy_facts *facts);
 void s2npy_read_progress(struct s2n_connection *conn, struct s2npy_progress *out);
 int64_t s2npy_peer_chain_der(struct s2n_connection *conn, uint8_t *out, uint32_t size);
-struct s2npy_fd_reader { int fd; int dont_wait; int not_socket; int installed; };
+struct s2npy_fd_reader { int fd; int dont_wait; int not_socket; int installed; size_t budget; uint8_t *ahead;
+                         size_t capacity; size_t start; size_t end; };
 ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, struct s2npy_fd_reader *reader,
                    s2n_blocked_status *blocked, int *failed);
 void *__wrap_memmove(void *to, const void *from, size_t size);
@@ -564,10 +565,25 @@ void *__wrap_memcpy(void *to, const void *from, size_t size)
  * more yet" with no extra syscall, where a poll() before each record cost one. A
  * connection's reader is installed as its recv callback at its first s2npy_recv (after
  * the handshake, which keeps s2n's own fd reads and their TCP_QUICKACK); a trace tap
- * reads through its own. Not a socket (recv fails with ENOTSOCK): no bursts. */
-struct s2npy_fd_reader { int fd, dont_wait, not_socket, installed; };
+ * reads through its own. Not a socket (recv fails with ENOTSOCK): no bursts.
+ *
+ * With `ahead` (a Connection gives one to callers of large recv_into buffers), reading a
+ * record header also takes whatever follows it, up to `budget`: the room left in the
+ * caller's buffer. s2n asks for each record's 5-byte header and then its body, two reads
+ * per record; now one read serves several. Never more than the caller can take, so every
+ * whole record read ahead fits and the burst consumes it: what can stay behind is part of
+ * a record whose rest has not been read, and the socket shows readable when it has. An
+ * event loop that waits on the socket therefore never misses a record held here. */
+#define S2NPY_RECORD_HEADER 5
 
-static ssize_t s2npy_fd_read(struct s2npy_fd_reader *reader, uint8_t *buf, size_t len)
+struct s2npy_fd_reader {
+    int fd, dont_wait, not_socket, installed;
+    size_t budget;                    /* in a burst: bytes the caller's buffer can still take; else 0 */
+    uint8_t *ahead;                   /* read-ahead room of `capacity` bytes (or NULL); [start, end) unread */
+    size_t capacity, start, end;
+};
+
+static ssize_t s2npy_fd_read_socket(struct s2npy_fd_reader *reader, uint8_t *buf, size_t len)
 {
     if (!reader->dont_wait) return read(reader->fd, buf, len);
     ssize_t count = recv(reader->fd, buf, len, MSG_DONTWAIT);
@@ -576,6 +592,22 @@ static ssize_t s2npy_fd_read(struct s2npy_fd_reader *reader, uint8_t *buf, size_
         errno = EAGAIN;  /* ends this burst; nothing was read */
     }
     return count;
+}
+
+static ssize_t s2npy_fd_read(struct s2npy_fd_reader *reader, uint8_t *buf, size_t len)
+{
+    if (reader->start == reader->end) {
+        size_t room = reader->budget < reader->capacity ? reader->budget : reader->capacity;
+        if (len != S2NPY_RECORD_HEADER || room <= len) return s2npy_fd_read_socket(reader, buf, len);
+        ssize_t count = s2npy_fd_read_socket(reader, reader->ahead, room);
+        if (count <= 0) return count;
+        reader->start = 0;
+        reader->end = (size_t) count;
+    }
+    size_t count = reader->end - reader->start < len ? reader->end - reader->start : len;
+    memcpy(buf, reader->ahead + reader->start, count);
+    reader->start += count;
+    return (ssize_t) count;
 }
 
 static int s2npy_fd_recv(void *io_context, uint8_t *buf, uint32_t len)
@@ -600,10 +632,12 @@ static ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, 
             return -1;
         reader->installed = 1;
     }
+    if (reader == NULL) return s2n_recv(conn, buf, size, blocked);
+    reader->budget = (size_t) size;
     ssize_t total = s2n_recv(conn, buf, size, blocked);
-    if (reader == NULL || reader->not_socket) return total;
     reader->dont_wait = 1;
-    while (total > 0 && total < size) {
+    while (total > 0 && total < size && !reader->not_socket) {
+        reader->budget = (size_t) (size - total);
         ssize_t more = s2n_recv(conn, (uint8_t *) buf + total, size - total, blocked);
         if (more <= 0) {
             *failed = more < 0 && !s2npy_only_blocked();
@@ -613,6 +647,7 @@ static ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, 
         total += more;
     }
     reader->dont_wait = 0;
+    reader->budget = 0;
     return total;
 }
 

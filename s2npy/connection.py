@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 TRACE_LOGGER = logging.getLogger("s2npy.trace")
 DEFAULT_RECV_SIZE = 16384
+#: recv_into buffers from this size on get a read-ahead of READ_AHEAD_SIZE bytes on sockets.
+READ_AHEAD_MIN = 16384
+READ_AHEAD_SIZE = 65536
 BLINDING = {"self-service": lib.S2N_SELF_SERVICE_BLINDING, "built-in": lib.S2N_BUILT_IN_BLINDING}
 #: s2npy_connection_create's failing step -> what was being done.
 CREATE_STEPS = {1: "creating a connection (s2n_connection_new)", 2: "setting connection context",
@@ -122,6 +125,7 @@ class Connection:
     _io_object: Any = None
     _fd = -1  # the socket s2n reads directly (fd fast path), else -1
     _reader: Any = None  # its C reader for recv bursts (made at the first recv), or the tap's; NULL: none
+    _read_ahead: Any = None  # the reader's read-ahead buffer once a recv_into was large; NULL: never (no own reader)
     _recv_error: S2NError | None = None  # found after a recv burst, raised by the next recv
     _handshake_done = False
     trace: "ConnectionTrace | None" = None
@@ -254,7 +258,7 @@ class Connection:
     def set_io(self, io: socket.socket | int | Transport) -> None:
         """Use a socket, a file descriptor, a memory pipe end or a transport object for I/O."""
         self._io_object = io
-        self._tap = self._io_binding = self._reader = None
+        self._tap = self._io_binding = self._reader = self._read_ahead = None
         self._fd = -1
         pipe_end = io.native_end() if isinstance(io, MemoryPipeEnd) else None
         fd = _native_fd(io)
@@ -269,6 +273,7 @@ class Connection:
         elif native and NativeTap.usable(self.trace):
             self._io_binding = self._tap = NativeTap(self, self.trace, fd=fd, mem=pipe_end or ffi.NULL)
             self._reader = ffi.addressof(self._tap.tap, "reader") if fd >= 0 else ffi.NULL
+            self._read_ahead = ffi.NULL  # the trace records s2n's own reads
         else:
             self._bind_transport(socket.socket(fileno=os.dup(io)) if isinstance(io, int) else io)
             return
@@ -524,14 +529,13 @@ class Connection:
         if self._recv_error is not None:
             error, self._recv_error = self._recv_error, None
             raise error
-        reader = self._reader
-        if reader is None:
-            reader = self._reader = ffi.new("struct s2npy_fd_reader *", {"fd": self._fd}) if self._fd >= 0 \
-                else ffi.NULL
         with ffi.from_buffer(buffer, require_writable=True) as target:  # released now, see send()
             size = nbytes or len(target)
             if not 0 <= size <= len(target):
                 raise UsageError("recv_into", message=f"nbytes={nbytes} exceeds the buffer size {len(target)}")
+            reader = self._reader
+            if reader is None or (self._read_ahead is None and size >= READ_AHEAD_MIN):
+                reader = self._make_reader(size)
             ptr = self._begin_call()
             try:
                 count = self._io_result("recv", _BURST_RECV(ptr, target, size, reader, self._io_blocked,
@@ -542,6 +546,24 @@ class Connection:
                 return count
             finally:
                 self._end_call()
+
+    def _make_reader(self, size: int) -> Any:
+        """The C reader for recv bursts on this connection's socket (NULL without one).
+
+        A caller of buffers of ``READ_AHEAD_MIN`` bytes or more is reading in bulk: its
+        reader also gets a read-ahead buffer, so that one read takes several records
+        (see s2npy_fd_read in build_s2n.py). Small readers keep exact reads, and no memory.
+        """
+        reader = self._reader
+        if reader is None:
+            if self._fd < 0:
+                self._reader = self._read_ahead = ffi.NULL
+                return ffi.NULL
+            reader = self._reader = ffi.new("struct s2npy_fd_reader *", {"fd": self._fd})
+        if size >= READ_AHEAD_MIN:
+            self._read_ahead = ffi.new("uint8_t[]", READ_AHEAD_SIZE)
+            reader.ahead, reader.capacity = self._read_ahead, READ_AHEAD_SIZE
+        return reader
 
     def _io_call(self, operation: str, function, *args) -> int:
         """Run s2n_shutdown/shutdown_send (which may block) on this connection; raise its failure.

@@ -7,6 +7,7 @@ of which record reach the socket, and when.
 
 from __future__ import annotations
 
+import select
 import socket
 import ssl
 import threading
@@ -97,6 +98,27 @@ def test_a_full_buffer_ends_the_burst_and_the_rest_stays_for_the_next_call(conne
     assert first == 12_000
     while len(received) < 20_000:
         received += bytes(buffer[:call_in_thread(lambda: client.recv_into(buffer))])
+    assert received == b"".join(messages)
+
+
+@pytest.mark.parametrize("record_size, buffer_size", [(1_000, 16_384), (4_096, 16_384), (8_000, 20_000),
+                                                      (8_192, 65_536), (16_384, 16_384)])
+def test_an_event_loop_waiting_on_the_socket_never_misses_a_record(connected, record_size, buffer_size):
+    """Large buffers read ahead several records per syscall. Whatever a call leaves behind must
+    show: as pending() (decrypted in s2n) or as a readable socket. Bytes read ahead of s2n but
+    invisible to select() would hang an event loop."""
+    client, peer = connected
+    messages = [bytes([i % 256]) * record_size for i in range(12)]
+    peer.sock.sendall(peer.records(*messages))  # all in the socket first: the last read-ahead empties it
+    sock = socket.socket(fileno=client._fd)  # the same socket object's fd, for select()
+    try:
+        buffer, received = bytearray(buffer_size), b""
+        while len(received) < len(messages) * record_size:
+            if not client.pending():
+                assert select.select([sock], [], [], 2)[0], f"data left unseen after {len(received)} bytes"
+            received += bytes(buffer[:call_in_thread(lambda: client.recv_into(buffer))])
+    finally:
+        sock.detach()
     assert received == b"".join(messages)
 
 
