@@ -8,7 +8,7 @@ alternating, each round in fresh processes:
 - ``connection``: s2npy's ``Connection`` (what the benchmark table measures);
 - ``raw``: the same s2n calls made straight through ``s2npy.lib`` with no
   wrapper (create, configure, set fd, negotiate, free; for bulk, one
-  ``s2n_send`` per write and one ``s2npy_recv`` burst per read): the floor any
+  ``s2n_send`` per write and one ``s2npy_recv`` burst, with the same read-ahead, per read): the floor any
   cffi binding driven from Python threads could reach in this harness;
 - ``raw+16us`` (handshake only): ``raw`` plus 16 us of busy Python per side
   after each handshake: what each microsecond of per-connection Python costs
@@ -38,6 +38,7 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float):
     """A py_bench contestant making the s2n calls directly (the Config objects only own the configs)."""
     import py_bench
     from s2npy import ffi, lib
+    from s2npy.connection import READ_AHEAD_SIZE
 
     configs = py_bench.S2npyContestant(opts)
 
@@ -68,6 +69,8 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float):
         def __init__(self, conn, fd: int) -> None:
             self.conn, self.blocked, self.failed = conn, ffi.new("s2n_blocked_status *"), ffi.new("int *")
             self.reader = ffi.new("struct s2npy_fd_reader *", {"fd": fd})
+            self.ahead = ffi.new("uint8_t[]", READ_AHEAD_SIZE)  # as Connection gives 64 KiB readers
+            self.reader.ahead, self.reader.capacity = self.ahead, READ_AHEAD_SIZE
 
         def recv_into(self, buffer) -> int:
             with ffi.from_buffer(buffer, require_writable=True) as view:
