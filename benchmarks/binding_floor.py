@@ -8,8 +8,9 @@ alternating, each round in fresh processes:
 - ``connection``: s2npy's ``Connection`` (what the benchmark table measures);
 - ``raw``: the same s2n calls made straight through ``s2npy.lib`` with no
   wrapper (create, configure, set fd, negotiate, free; for bulk, one
-  ``s2n_send`` per write and one ``s2npy_recv`` burst, with the same read-ahead, per read): the floor any
-  cffi binding driven from Python threads could reach in this harness;
+  ``s2n_send`` per write and one ``s2npy_recv`` burst, with the same
+  read-ahead, per read): the floor any cffi binding driven from Python
+  threads could reach in this harness;
 - ``raw+16us`` (handshake only): ``raw`` plus 16 us of busy Python per side
   after each handshake: what each microsecond of per-connection Python costs
   once the two threads serialise on the GIL.
