@@ -120,6 +120,7 @@ def test_an_event_loop_waiting_on_the_socket_never_misses_a_record(connected, re
     finally:
         sock.detach()
     assert received == b"".join(messages)
+    assert client._reader.large_records == (record_size >= 4096)  # read-ahead only for large records
 
 
 def test_a_record_cut_short_does_not_hold_back_the_records_before_it(connected):
