@@ -353,7 +353,6 @@ struct s2npy_fd_reader { int fd; int dont_wait; int not_socket; int installed; i
 ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, struct s2npy_fd_reader *reader,
                    s2n_blocked_status *blocked, int *failed);
 void *__wrap_memmove(void *to, const void *from, size_t size);
-void *__wrap_memcpy(void *to, const void *from, size_t size);
 struct s2npy_tap { int fd; int io_errno; struct s2npy_fd_reader reader; size_t count; size_t used; struct s2npy_tap_chunk *chunks; uint8_t *data; ...; };
 struct s2npy_tap *s2npy_tap_new(int fd, struct s2npy_mem_end *mem);
 void s2npy_tap_free(struct s2npy_tap *tap);
@@ -525,15 +524,15 @@ static int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *bloc
  * is 1-15 bytes ahead of the source modulo 64. s2n copies application data between the
  * caller's buffer and its record buffer, where the data starts after the 5-byte header
  * (and an 8-byte explicit IV for TLS 1.2 AES-GCM): with a 16-byte aligned caller buffer
- * one case in four took the slow copy, and bulk transfers ran at 0.6x native C. The
- * extension is linked with `--wrap=memmove --wrap=memcpy` (see make_ffi), so every copy
- * in the statically linked s2n-tls and aws-lc comes here: a large copy at a slow distance
- * goes in pieces small enough for glibc's vector loop, everything else straight to glibc.
- * No extra copy, no change of meaning (overlapping moves are never split). */
+ * one case in four took the slow copy, and bulk transfers ran at 0.6x native C. s2n-tls
+ * makes all its copies with memmove (S2N_CHECKED_MEMCPY), and the extension is linked
+ * with `--wrap=memmove` (see make_ffi), so those of the statically linked library come
+ * here: a large copy at a slow distance goes in pieces small enough for glibc's vector
+ * loop, everything else straight to glibc. No extra copy, no change of meaning
+ * (overlapping moves are never split). aws-lc encrypts and decrypts records in place. */
 #define S2NPY_COPY_PIECE 2048
 
 void *__real_memmove(void *to, const void *from, size_t size);
-void *__real_memcpy(void *to, const void *from, size_t size);
 
 /* A copy glibc would do slowly: large, destination 1-15 bytes ahead modulo 64, and the
  * two ranges apart (a piecewise overlapping move could overwrite its own source). */
@@ -546,7 +545,7 @@ static int s2npy_slow_copy(void *to, const void *from, size_t size)
 static void *s2npy_copy_in_pieces(void *to, const void *from, size_t size)
 {
     for (size_t done = 0; done < size; done += S2NPY_COPY_PIECE)
-        __real_memcpy((uint8_t *) to + done, (const uint8_t *) from + done,
+        memcpy((uint8_t *) to + done, (const uint8_t *) from + done,
                       size - done < S2NPY_COPY_PIECE ? size - done : S2NPY_COPY_PIECE);
     return to;
 }
@@ -554,11 +553,6 @@ static void *s2npy_copy_in_pieces(void *to, const void *from, size_t size)
 void *__wrap_memmove(void *to, const void *from, size_t size)
 {
     return s2npy_slow_copy(to, from, size) ? s2npy_copy_in_pieces(to, from, size) : __real_memmove(to, from, size);
-}
-
-void *__wrap_memcpy(void *to, const void *from, size_t size)
-{
-    return s2npy_slow_copy(to, from, size) ? s2npy_copy_in_pieces(to, from, size) : __real_memcpy(to, from, size);
 }
 
 /* Reading a socket for s2n: like s2n's own read(), or, while a recv burst collects the
@@ -961,7 +955,7 @@ def make_ffi() -> FFI:
         library_dirs=libs.library_dirs,
         runtime_library_dirs=libs.runtime_library_dirs,
         extra_compile_args=_sanitize_flags(),
-        extra_link_args=["-Wl,--exclude-libs,ALL", "-Wl,--wrap=memmove", "-Wl,--wrap=memcpy", *_sanitize_flags()],
+        extra_link_args=["-Wl,--exclude-libs,ALL", "-Wl,--wrap=memmove", *_sanitize_flags()],
     )
     return ffi
 
