@@ -522,7 +522,10 @@ class Connection:
 
         On a socket s2n reads directly, one call returns every record that has
         already arrived (up to the buffer size) without waiting for more: a
-        large buffer then costs one call per burst, not per 16 KiB record.
+        large buffer then costs one call per burst, not per 16 KiB record. A
+        buffer of ``READ_AHEAD_MIN`` bytes or more also lets one read take several
+        large records (``_make_reader``); what it holds is never hidden from
+        ``select()``.
         """
         if not self._handshake_done:
             self._require_handshake("recv")
