@@ -353,7 +353,7 @@ struct s2npy_fd_reader { int fd; int dont_wait; int not_socket; int installed; i
 ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, struct s2npy_fd_reader *reader,
                    s2n_blocked_status *blocked, int *failed);
 void *__wrap_memmove(void *to, const void *from, size_t size);
-struct s2npy_tap { int fd; int io_errno; struct s2npy_fd_reader reader; size_t count; size_t used; struct s2npy_tap_chunk *chunks; uint8_t *data; ...; };
+struct s2npy_tap { int io_errno; struct s2npy_fd_reader reader; size_t count; size_t used; struct s2npy_tap_chunk *chunks; uint8_t *data; ...; };
 struct s2npy_tap *s2npy_tap_new(int fd, struct s2npy_mem_end *mem);
 void s2npy_tap_free(struct s2npy_tap *tap);
 int s2npy_tap_recv(void *io_context, uint8_t *buf, uint32_t len);
@@ -546,7 +546,7 @@ static void *s2npy_copy_in_pieces(void *to, const void *from, size_t size)
 {
     for (size_t done = 0; done < size; done += S2NPY_COPY_PIECE)
         memcpy((uint8_t *) to + done, (const uint8_t *) from + done,
-                      size - done < S2NPY_COPY_PIECE ? size - done : S2NPY_COPY_PIECE);
+               size - done < S2NPY_COPY_PIECE ? size - done : S2NPY_COPY_PIECE);
     return to;
 }
 
@@ -628,12 +628,12 @@ static ssize_t s2npy_recv(struct s2n_connection *conn, void *buf, ssize_t size, 
                           s2n_blocked_status *blocked, int *failed)
 {
     *failed = 0;
-    if (reader != NULL && !reader->installed) {
+    if (reader == NULL) return s2n_recv(conn, buf, size, blocked);
+    if (!reader->installed) {
         if (s2n_connection_set_recv_cb(conn, s2npy_fd_recv) < 0 || s2n_connection_set_recv_ctx(conn, reader) < 0)
             return -1;
         reader->installed = 1;
     }
-    if (reader == NULL) return s2n_recv(conn, buf, size, blocked);
     reader->budget = (size_t) size;
     ssize_t total = s2n_recv(conn, buf, size, blocked);
     int large = total >= S2NPY_LARGE_RECORD;
@@ -821,8 +821,8 @@ static int s2npy_mem_send(void *io_context, const uint8_t *buf, uint32_t len)
  * leaves its errno in io_errno, for the exception's __cause__. The mutex covers a
  * reader and a writer thread on one connection (s2n allows both at once). */
 struct s2npy_tap {
-    int fd, io_errno;
-    struct s2npy_fd_reader reader;    /* reads the fd (set up installed: the tap is the recv callback) */
+    int io_errno;
+    struct s2npy_fd_reader reader;    /* its fd (writes use it too); installed: the tap is the recv callback */
     struct s2npy_mem_end *mem;        /* a memory pipe end instead of the fd, or NULL */
     size_t count, used;               /* chunks and data bytes not drained yet */
     struct s2npy_tap_chunk *chunks;
@@ -835,7 +835,7 @@ static struct s2npy_tap *s2npy_tap_new(int fd, struct s2npy_mem_end *mem)
 {
     struct s2npy_tap *tap = calloc(1, sizeof *tap);
     if (tap == NULL) return NULL;
-    tap->fd = tap->reader.fd = fd;
+    tap->reader.fd = fd;
     tap->reader.installed = 1;
     tap->mem = mem;
     pthread_mutex_init(&tap->lock, NULL);
@@ -893,7 +893,7 @@ static int s2npy_tap_io(struct s2npy_tap *tap, int32_t direction, uint8_t *buf, 
     pthread_mutex_unlock(&tap->lock);
     if (room < 0) { errno = ENOMEM; return -1; }
     ssize_t count = tap->mem ? (direction ? s2npy_mem_write(tap->mem, buf, len) : s2npy_mem_read(tap->mem, buf, len))
-                             : (direction ? write(tap->fd, buf, len) : s2npy_fd_read(&tap->reader, buf, len));
+                             : (direction ? write(tap->reader.fd, buf, len) : s2npy_fd_read(&tap->reader, buf, len));
     if (count < 0) return s2npy_tap_failed(tap);
     if (count > 0 || !direction) {
         pthread_mutex_lock(&tap->lock);
