@@ -48,8 +48,10 @@ if TYPE_CHECKING:
 
 TRACE_LOGGER = logging.getLogger("s2npy.trace")
 DEFAULT_RECV_SIZE = 16384
-#: recv_into buffers from this size on get a read-ahead of READ_AHEAD_SIZE bytes on sockets.
-READ_AHEAD_MIN = 16384
+#: recv_into buffers from this size on get a read-ahead of READ_AHEAD_SIZE bytes on sockets: room
+#: for two full-size records. Below it reading ahead saves little, and recv()'s default 16 KiB
+#: would give every connection that calls it the 64 KiB buffer.
+READ_AHEAD_MIN = 32768
 READ_AHEAD_SIZE = 65536
 BLINDING = {"self-service": lib.S2N_SELF_SERVICE_BLINDING, "built-in": lib.S2N_BUILT_IN_BLINDING}
 #: s2npy_connection_create's failing step -> what was being done.

@@ -101,14 +101,15 @@ def test_a_full_buffer_ends_the_burst_and_the_rest_stays_for_the_next_call(conne
     assert received == b"".join(messages)
 
 
-@pytest.mark.parametrize("record_size, buffer_size", [(1_000, 16_384), (4_096, 16_384), (8_000, 20_000),
-                                                      (8_192, 65_536), (16_384, 16_384)])
-def test_an_event_loop_waiting_on_the_socket_never_misses_a_record(connected, record_size, buffer_size):
+@pytest.mark.parametrize("record_size, buffer_size, count", [(1_000, 32_768, 12), (4_096, 32_768, 20),
+                                                             (8_192, 49_152, 13), (8_192, 65_536, 12),
+                                                             (16_384, 16_384, 12)])
+def test_an_event_loop_waiting_on_the_socket_never_misses_a_record(connected, record_size, buffer_size, count):
     """Large buffers read ahead several records per syscall. Whatever a call leaves behind must
     show: as pending() (decrypted in s2n) or as a readable socket. Bytes read ahead of s2n but
     invisible to select() would hang an event loop."""
     client, peer = connected
-    messages = [bytes([i % 256]) * record_size for i in range(12)]
+    messages = [bytes([i % 256]) * record_size for i in range(count)]
     peer.sock.sendall(peer.records(*messages))  # all in the socket first: the last read-ahead empties it
     sock = socket.socket(fileno=client._fd)  # the same socket object's fd, for select()
     try:
@@ -121,6 +122,25 @@ def test_an_event_loop_waiting_on_the_socket_never_misses_a_record(connected, re
         sock.detach()
     assert received == b"".join(messages)
     assert client._reader.large_records == (record_size >= 4096)  # read-ahead only for large records
+
+
+def test_recv_with_its_default_size_keeps_no_read_ahead_buffer(pki_files, client_config):
+    """recv()'s 16 KiB cannot take two full-size records, so reading ahead would gain nothing
+    there, and every connection that calls recv() would carry the 64 KiB buffer."""
+    client_sock, peer_sock = socket.socketpair()
+    peer = MemoryPeer(pki_files, peer_sock)
+    with s2npy.Connection(client_config(), "client", io=client_sock, server_name="localhost") as client:
+        thread = threading.Thread(target=client.negotiate)
+        thread.start()
+        peer.handshake()
+        thread.join(WAIT)
+        peer.sock.sendall(peer.records(b"z" * 16_384, b"z" * 16_384))
+        assert client.recv() == b"z" * 16_384
+        assert client._read_ahead is None and client._reader.ahead == s2npy.ffi.NULL
+        assert len(client.recv(65_536)) == 16_384  # a bulk-sized buffer gets one
+        assert client._reader.capacity == 65_536
+    client_sock.close()
+    peer_sock.close()
 
 
 def test_a_record_cut_short_does_not_hold_back_the_records_before_it(connected):
