@@ -89,7 +89,8 @@ def _run_logged(cmd: list[str], log_path: Path, what: str) -> None:
         )
 
 
-def _sanitize_flags() -> list[str]:
+def sanitize_flags() -> list[str]:
+    """Compiler and linker flags for S2NPY_SANITIZE (both extension modules and libs2n)."""
     mode = os.environ.get("S2NPY_SANITIZE", "")
     if not mode:
         return []
@@ -189,7 +190,7 @@ def cmake_build(name: str, source: Path, options: list[str]) -> Path:
 
 
 def _c_flags_option() -> list[str]:
-    flags = _sanitize_flags()
+    flags = sanitize_flags()
     return [f"-DCMAKE_C_FLAGS={' '.join(flags)}"] if flags else []
 
 
@@ -954,8 +955,8 @@ def make_ffi() -> FFI:
         libraries=libs.libraries,
         library_dirs=libs.library_dirs,
         runtime_library_dirs=libs.runtime_library_dirs,
-        extra_compile_args=_sanitize_flags(),
-        extra_link_args=["-Wl,--exclude-libs,ALL", "-Wl,--wrap=memmove", *_sanitize_flags()],
+        extra_compile_args=sanitize_flags(),
+        extra_link_args=["-Wl,--exclude-libs,ALL", "-Wl,--wrap=memmove", *sanitize_flags()],
     )
     return ffi
 

@@ -33,7 +33,7 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import _callbacks
+from . import _callbacks, _datapath
 from ._native import c_string, ffi, lib
 from .config import Config, alpn_array
 from .enums import Blocked, CertAuth, Mode
@@ -60,6 +60,15 @@ CREATE_STEPS = {1: "creating a connection (s2n_connection_new)", 2: "setting con
                 6: "setting server name", 7: "setting the connection's file descriptor"}
 
 _BURST_RECV = lib.s2npy_recv
+_NOT_CALLED, _CALLED = _datapath.NOT_CALLED, _datapath.CALLED
+_orphan_errors = _callbacks.orphan_errors
+
+
+def _address(pointer: Any) -> int:
+    return int(ffi.cast("uintptr_t", pointer))
+
+
+_datapath.bind(_address(ffi.addressof(lib, "s2npy_recv")), _address(ffi.addressof(lib, "s2n_send")))
 
 
 @functools.lru_cache(maxsize=256)
@@ -129,6 +138,7 @@ class Connection:
     _reader: Any = None  # its C reader for recv bursts (made at the first recv), or the tap's; NULL: none
     _read_ahead: Any = None  # the reader's read-ahead buffer once a recv_into was large; NULL: never (no own reader)
     _recv_error: S2NError | None = None  # found after a recv burst, raised by the next recv
+    _channel: Any = None  # the C data path (_datapath.DataChannel), opened at the first send/recv untraced
     _handshake_done = False
     trace: "ConnectionTrace | None" = None
 
@@ -260,7 +270,9 @@ class Connection:
     def set_io(self, io: socket.socket | int | Transport) -> None:
         """Use a socket, a file descriptor, a memory pipe end or a transport object for I/O."""
         self._io_object = io
-        self._tap = self._io_binding = self._reader = self._read_ahead = None
+        if self._channel is not None:  # it knows the old reader: the next send/recv opens another
+            self._channel.detach()
+        self._tap = self._io_binding = self._reader = self._read_ahead = self._channel = None
         self._fd = -1
         pipe_end = io.native_end() if isinstance(io, MemoryPipeEnd) else None
         fd = _native_fd(io)
@@ -472,6 +484,15 @@ class Connection:
 
     def send(self, data: Any) -> int:
         """Encrypt and send up to ``len(data)`` bytes; returns how many were taken."""
+        channel = self._channel or self._open_channel()
+        if channel is not None:
+            sent = channel.send(data)
+            if sent >= 0:
+                if self._callback_error is not None or _orphan_errors.error is not None:
+                    self._raise_callback_error(None)
+                return sent
+            if sent == _CALLED:
+                return self._finish_channel_call("send", channel)
         if not self._handshake_done:
             self._require_handshake("send")
         if type(data) is bytes:  # cffi passes a bytes object's own storage: nothing to export
@@ -482,21 +503,16 @@ class Connection:
     def sendall(self, data: Any) -> None:
         """Send all of ``data`` (blocking I/O), like ``socket.sendall``.
 
-        ``bytes`` usually go in one call with no buffer export; otherwise one
-        export for the whole call, and a partial send continues from a pointer
-        into it (no memoryview slices): writes are dominated by this per-call
-        Python cost.
+        ``bytes`` usually go in one ``send`` with no buffer export (untraced,
+        one C call: see ``_datapath``); otherwise one export for the rest, and
+        a partial send continues from a pointer into it (no memoryview slices):
+        writes are dominated by this per-call Python cost.
         """
-        if not self._handshake_done:
-            self._require_handshake("send")
-        if type(data) is bytes:
-            sent = self._send_from(data, len(data))
-            if sent < len(data):
-                with ffi.from_buffer(data) as view:
-                    self._send_rest(view, sent)
+        sent = self.send(data)
+        if type(data) is bytes and sent == len(data):
             return
         with ffi.from_buffer(data) as view:
-            self._send_rest(view, self._send_from(view, len(view)))
+            self._send_rest(view, sent)
 
     def _send_rest(self, view: Any, sent: int) -> None:
         """Send the exported buffer ``view`` from byte ``sent`` to its end."""
@@ -527,8 +543,17 @@ class Connection:
         large buffer then costs one call per burst, not per 16 KiB record. A
         buffer of ``READ_AHEAD_MIN`` bytes or more also lets one read take several
         large records (``_make_reader``); what it holds is never hidden from
-        ``select()``.
+        ``select()``. Untraced, a call is one C call (``_datapath``).
         """
+        channel = self._channel or self._open_channel()
+        if channel is not None and self._recv_error is None:
+            count = channel.recv_into(buffer, nbytes)
+            if count >= 0:
+                if self._callback_error is not None or _orphan_errors.error is not None:
+                    self._raise_callback_error(None)
+                return count
+            if count == _CALLED:
+                return self._finish_channel_call("recv", channel)
         if not self._handshake_done:
             self._require_handshake("recv")
         if self._recv_error is not None:
@@ -543,14 +568,48 @@ class Connection:
                 reader = self._make_reader(size)
             ptr = self._begin_call()
             try:
-                count = self._io_result("recv", _BURST_RECV(ptr, target, size, reader, self._io_blocked,
-                                                            self._recv_failed))
-                if self._recv_failed[0]:
-                    # A later record of the burst failed: keep the error for the next recv (bytes first).
-                    self._recv_error = self._io_error("recv")
-                return count
+                return self._recv_result(_BURST_RECV(ptr, target, size, reader, self._io_blocked,
+                                                     self._recv_failed))
             finally:
                 self._end_call()
+
+    def _recv_result(self, result: int) -> int:
+        """After s2npy_recv, inside its call guard: the count, or the failure raised."""
+        count = self._io_result("recv", result)
+        if self._recv_failed[0]:
+            # A later record of the burst failed: keep the error for the next recv (bytes first).
+            self._recv_error = self._io_error("recv")
+        return count
+
+    def _open_channel(self) -> Any:
+        """The C data path for send/recv_into, once the handshake is done untraced; else None.
+
+        Opened inside the call guard and checked again once published: a close()
+        meanwhile either sees the channel (and detaches it) or is seen here.
+        """
+        if not self._handshake_done or self._tap is not None or self._ptr is None:
+            return None
+        ptr = self._begin_call()
+        try:
+            channel = _datapath.DataChannel(_address(ptr), self._in_calls, _address(self._io_blocked),
+                                            _address(self._recv_failed), READ_AHEAD_MIN)
+            if self._reader is not None:
+                channel.set_reader(_address(self._reader), self._read_ahead is not None)
+            self._channel = channel
+            if self._ptr is None:
+                channel.detach()
+            return channel
+        finally:
+            self._end_call()
+
+    def _finish_channel_call(self, operation: str, channel: Any) -> int:
+        """A channel call whose result needs Python (a failure, a close meanwhile): still in its guard."""
+        result, error_number = channel.outcome(operation == "send")
+        try:
+            ffi.errno = error_number  # what capture_error reads, as after a cffi call
+            return self._io_result("send", result) if operation == "send" else self._recv_result(result)
+        finally:
+            self._end_call()
 
     def _make_reader(self, size: int) -> Any:
         """The C reader for recv bursts on this connection's socket (NULL without one).
@@ -560,14 +619,15 @@ class Connection:
         (see s2npy_fd_read in build_s2n.py). Small readers keep exact reads, and no memory.
         """
         reader = self._reader
-        if reader is None:
-            if self._fd < 0:
-                self._reader = self._read_ahead = ffi.NULL
-                return ffi.NULL
+        if reader is None and self._fd < 0:
+            reader = self._reader = self._read_ahead = ffi.NULL
+        elif reader is None:
             reader = self._reader = ffi.new("struct s2npy_fd_reader *", {"fd": self._fd})
-        if size >= READ_AHEAD_MIN:
+        if size >= READ_AHEAD_MIN and reader != ffi.NULL:
             self._read_ahead = ffi.new("uint8_t[]", READ_AHEAD_SIZE)
             reader.ahead, reader.capacity = self._read_ahead, READ_AHEAD_SIZE
+        if self._channel is not None:
+            self._channel.set_reader(_address(reader), self._read_ahead is not None)
         return reader
 
     def _io_call(self, operation: str, function, *args) -> int:
@@ -637,6 +697,8 @@ class Connection:
         finally:
             self._ptr = None
             self.closed = True
+            if self._channel is not None:
+                self._channel.detach()
             self._end_call()  # frees, unless a call in another thread is still running: it will
 
     def _release(self, pointer) -> None:
