@@ -10,7 +10,9 @@ alternating, each round in fresh processes:
   wrapper (create, configure, set fd, negotiate, free; for bulk, one
   ``s2n_send`` per write and one ``s2npy_recv`` burst, with the same
   read-ahead, per read): the floor any cffi binding driven from Python
-  threads could reach in this harness;
+  threads could reach in this harness. For bulk, ``Connection`` goes below
+  that floor: its send/recv_into are one call into ``s2npy._datapath`` (C
+  API: no cffi buffer export), so there it measures above 1.0x of raw;
 - ``raw+16us`` (handshake only): ``raw`` plus 16 us of busy Python per side
   after each handshake: what each microsecond of per-connection Python costs
   once the two threads serialise on the GIL.
