@@ -196,7 +196,10 @@ def test_python_client_that_distrusts_the_server_alerts_before_encrypting(server
     context = ssl.create_default_context(cadata=pki.other_ca.cert.decode())
     trace = serve(server_config(key_log=True), python_client(context))
     events = trace.wire_events()
-    assert names(events, "s2c") == [name for name in SERVER_FLIGHT if name != "certificate_request"]
+    flight, sent = [name for name in SERVER_FLIGHT if name != "certificate_request"], names(events, "s2c")
+    # The flight goes out record by record: a client that rejects the certificate can close before
+    # the last ones are written (on a loaded machine), and those failed writes are not on the wire.
+    assert sent[:2] == ["encrypted_extensions", "certificate"] and sent == flight[:len(sent)]
     alerts = [event for event in events if isinstance(event, Alert)]
     assert [(alert.description_name, alert.decrypted) for alert in alerts] == [("unknown_ca", False)]
 
