@@ -340,7 +340,8 @@ void s2npy_mem_close(struct s2npy_mem_end *end, int reset);
 int s2npy_mem_recv(void *io_context, uint8_t *buf, uint32_t len);
 int s2npy_mem_send(void *io_context, const uint8_t *buf, uint32_t len);
 uint8_t s2npy_accept_any_host(const char *host_name, size_t host_name_len, void *data);
-struct s2n_connection *s2npy_connection_create(s2n_mode mode, struct s2n_config *config, void *ctx,
+struct s2n_connection *s2npy_connection_create(struct s2n_connection *reuse, s2n_mode mode,
+                                               struct s2n_config *config, void *ctx,
                                                s2n_verify_host_fn verify_host, void *verify_data,
                                                s2n_blinding blinding, const char *server_name, int fd,
                                                int *failed_step);
@@ -372,15 +373,18 @@ static uint8_t s2npy_accept_any_host(const char *h, size_t n, void *d) { (void)h
 /* A new connection with the setup every Connection does - context, config, verify host,
  * blinding, a client's server name, and the fd when s2n does the I/O itself (fd >= 0) - in
  * one crossing: each crossing releases and retakes the GIL, and after a handshake both
- * threads of a pair want it. NULL on failure, with *failed_step the 1-based step that failed
- * (1 is s2n_connection_new) and s2n_errno left for the caller; a connection that failed
- * after its creation is freed (keeping s2n_errno). */
-static struct s2n_connection *s2npy_connection_create(s2n_mode mode, struct s2n_config *config, void *ctx,
+ * threads of a pair want it. `reuse`: a connection wiped by s2n_connection_wipe (of this
+ * mode, see s2npy/pool.py) to set up instead of a new one, or NULL. NULL on failure, with
+ * *failed_step the 1-based step that failed (1 is s2n_connection_new) and s2n_errno left for
+ * the caller; a connection that failed after its creation (or reuse) is freed (keeping
+ * s2n_errno). */
+static struct s2n_connection *s2npy_connection_create(struct s2n_connection *reuse, s2n_mode mode,
+                                                      struct s2n_config *config, void *ctx,
                                                       s2n_verify_host_fn verify_host, void *verify_data,
                                                       s2n_blinding blinding, const char *server_name, int fd,
                                                       int *failed_step)
 {
-    struct s2n_connection *conn = s2n_connection_new(mode);
+    struct s2n_connection *conn = reuse != NULL ? reuse : s2n_connection_new(mode);
     int step = 1;
     if (conn == NULL) goto failed;
     if (++step, s2n_connection_set_ctx(conn, ctx) < 0) goto failed;

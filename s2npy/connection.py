@@ -180,7 +180,8 @@ class Connection:
         fd = fd if fd is not None and fd >= 0 else -1  # -1: no fd in the create call (set_io reports bad ones)
         failed_step = ints + 1
         # One C call: s2n_connection_new and the setup every connection needs (see build_s2n.py).
-        pointer = lib.s2npy_connection_create(self.mode.c_value, config.ptr, self._handle,
+        mode = self.mode.c_value
+        pointer = lib.s2npy_connection_create(config._idle.take(mode), mode, config.ptr, self._handle,
                                               *self._verify_host_callback(config), BLINDING[blinding],
                                               name, fd, failed_step)
         if pointer == ffi.NULL:
@@ -702,7 +703,7 @@ class Connection:
             self._end_call()  # frees, unless a call in another thread is still running: it will
 
     def _release(self, pointer) -> None:
-        lib.s2n_connection_free(pointer)
+        self.config._idle.give(pointer, self.mode.c_value)  # wiped for the config's next connection, or freed
         if self._tap is not None:
             self._tap.drain()
             self._tap.close()

@@ -92,6 +92,7 @@ int s2n_client_hello_get_server_name(struct s2n_client_hello *ch, uint8_t *serve
 /* connection */
 struct s2n_connection *s2n_connection_new(s2n_mode mode);
 int s2n_connection_free(struct s2n_connection *conn);
+int s2n_connection_wipe(struct s2n_connection *conn);
 s2n_mode s2n_connection_get_mode(struct s2n_connection *conn);
 int s2n_connection_set_verify_host_callback(struct s2n_connection *conn, s2n_verify_host_fn host_fn, void *data);
 int s2n_client_hello_get_session_id_length(struct s2n_client_hello *ch, uint32_t *out_length);
