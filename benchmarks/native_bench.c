@@ -9,12 +9,16 @@
  *
  * WORKLOAD: handshake | memory_handshake | bulk | idle_rss | rss_growth
  * keys: cert, key, ca (PEM files), policy, seconds, pairs, resume (0/1),
- *       chunk, total (bytes), count.
+ *       chunk, total (bytes), count, reuse (0/1, default 1).
  *
  * A socket handshake uses a fresh socketpair: a server pthread per pair takes
  * the server end through a pipe, negotiates, and acknowledges through another
  * pipe; the client thread negotiates its end and waits for the ack. Python's
  * contestants do exactly the same with threads and queues.
+ *
+ * Closed connections are reused as s2npy reuses them (s2npy/pool.py): wiped with
+ * s2n_connection_wipe and set up again for the next handshake instead of freed and
+ * allocated anew; here one per mode and thread. reuse=0 frees every connection.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -36,6 +40,7 @@
 
 static const char *opt_cert, *opt_key, *opt_ca, *opt_policy = "default_tls13";
 static double opt_seconds = 1.0;
+static long opt_reuse = 1;
 static long opt_pairs = 1, opt_resume = 0, opt_chunk = 65536, opt_total = 1 << 24, opt_count = 1000;
 
 static struct s2n_config *server_config, *client_config;
@@ -120,9 +125,23 @@ static void make_configs(void)
     }
 }
 
+/* This thread's wiped connections, by mode (S2N_SERVER, S2N_CLIENT), for the next new_connection. */
+static __thread struct s2n_connection *idle[2];
+
+static void release_connection(struct s2n_connection *conn)
+{
+    s2n_mode mode = s2n_connection_get_mode(conn);
+    if (opt_reuse && idle[mode] == NULL && s2n_connection_wipe(conn) == S2N_SUCCESS) {
+        idle[mode] = conn;
+        return;
+    }
+    s2n_connection_free(conn);
+}
+
 static struct s2n_connection *new_connection(s2n_mode mode, int fd)
 {
-    struct s2n_connection *conn = s2n_connection_new(mode);
+    struct s2n_connection *conn = idle[mode] != NULL ? idle[mode] : s2n_connection_new(mode);
+    idle[mode] = NULL;
     if (conn == NULL) die("s2n_connection_new");
     CHECK(s2n_connection_set_config(conn, mode == S2N_SERVER ? server_config : client_config), "set config");
     CHECK(s2n_connection_set_blinding(conn, S2N_SELF_SERVICE_BLINDING), "set blinding");
@@ -164,7 +183,7 @@ static void server_loop_body(struct pair *pair, int fd, long index)
     if (pair->kept != NULL) {
         pair->kept[2 * index] = conn;
     } else {
-        s2n_connection_free(conn);
+        release_connection(conn);
         close(fd);
     }
 }
@@ -217,7 +236,7 @@ static void *client_thread(void *arg)
         int fd;
         struct s2n_connection *conn = pair_handshake(pair, &fd);
         if (opt_resume && !s2n_connection_is_session_resumed(conn)) die("resumption (not resumed)");
-        s2n_connection_free(conn);
+        release_connection(conn);
         close(fd);
         pair->count++;
     }
@@ -242,8 +261,8 @@ static void prime_session(void)
     CHECK(s2n_recv(client, &byte, 1, &blocked), "receiving the ticket");
     session_length = s2n_connection_get_session_length(client);
     CHECK(s2n_connection_get_session(client, session, sizeof(session)), "reading session");
-    s2n_connection_free(server);
-    s2n_connection_free(client);
+    release_connection(server);
+    release_connection(client);
     close(fds[0]);
     close(fds[1]);
 }
@@ -328,8 +347,8 @@ static void *memory_handshakes(void *arg)
             client_done = client_done || step(client);
             server_done = server_done || step(server);
         }
-        s2n_connection_free(server);
-        s2n_connection_free(client);
+        release_connection(server);
+        release_connection(client);
         worker->count++;
     }
     free(to_client);
@@ -430,7 +449,7 @@ static void run_rss_growth(void)
     for (long i = 1; i <= opt_count; i++) {
         int fd;
         struct s2n_connection *conn = pair_handshake(&pair, &fd);
-        s2n_connection_free(conn);
+        release_connection(conn);
         close(fd);
         if (i == opt_count / 10) first = rss_kib();
     }
@@ -456,6 +475,7 @@ static void parse(int argc, char **argv)
         else if (!strcmp(key, "chunk")) opt_chunk = atol(value);
         else if (!strcmp(key, "total")) opt_total = atol(value);
         else if (!strcmp(key, "count")) opt_count = atol(value);
+        else if (!strcmp(key, "reuse")) opt_reuse = atol(value);
         else if (strcmp(key, "trace")) die("parsing arguments (unknown key)");
     }
 }

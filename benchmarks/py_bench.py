@@ -3,7 +3,8 @@
     python benchmarks/py_bench.py CONTESTANT WORKLOAD key=value...
 
 The workloads and keys are those of ``native_bench.c`` (see there), plus
-``trace=1`` (s2npy only: ``Connection(trace=True)``). Both contestants run
+``trace=1`` (s2npy only: ``Connection(trace=True)``). ``reuse=0`` gives s2npy's
+configs ``reuse_connections=0`` (``ssl`` has no connection reuse). Both contestants run
 the same code through a small adapter, so the only difference is the library.
 A socket handshake uses a fresh ``socketpair``: a server thread per pair
 takes the server end from a queue, negotiates and acknowledges; the client
@@ -40,10 +41,11 @@ class S2npyContestant:
         self.s2npy = s2npy
         self.trace = opts.get("trace") == "1"
         tickets = opts.get("resume") == "1"
+        reuse = {"reuse_connections": 0} if opts.get("reuse") == "0" else {}  # else Config's default
         self.server_config = s2npy.Config(certificates=[(read(opts["cert"]), read(opts["key"]))],
-                                          policy=opts["policy"], session_tickets=tickets)
+                                          policy=opts["policy"], session_tickets=tickets, **reuse)
         self.client_config = s2npy.Config(trust=read(opts["ca"]), system_trust=False, policy=opts["policy"],
-                                          session_tickets=tickets)
+                                          session_tickets=tickets, **reuse)
         self.session: bytes | None = None
 
     def server(self, io: Any, prefer: str | None = None) -> Any:

@@ -61,6 +61,8 @@ def rows(smoke: bool, seconds: float) -> list[Row]:
     return [
         Row("hs_tls13_ecdsa", "Full handshakes, TLS 1.3, ECDSA P-256, socketpair", "hs/s", "handshake", hs,
             targets=HANDSHAKE_TARGETS),
+        Row("hs_tls13_ecdsa_fresh", "Full handshakes, TLS 1.3, ECDSA P-256, socketpair, no connection reuse",
+            "hs/s", "handshake", {**hs, "reuse": 0}, targets=HANDSHAKE_TARGETS),
         Row("hs_tls13_ecdsa_memory", "Full handshakes, TLS 1.3, ECDSA P-256, in memory", "hs/s",
             "memory_handshake", hs, targets=HANDSHAKE_TARGETS),
         Row("hs_tls13_rsa", "Full handshakes, TLS 1.3, RSA-2048", "hs/s", "handshake", {**hs, "key": "rsa"},
