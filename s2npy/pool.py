@@ -30,7 +30,9 @@ class IdleConnections:
 
     def __init__(self, config_ptr: Any, capacity: int) -> None:
         self._idle: tuple[list, list] = ([], [])  # indexed by s2n_mode: S2N_SERVER = 0, S2N_CLIENT = 1
-        self._lock = threading.Lock()  # give() and clear(): a close() of the config may race a release
+        # give() and clear(): a close() of the config may race a release. Re-entrant: the GC can
+        # finalize another Connection (whose release gives here) inside give().
+        self._lock = threading.RLock()
         self._closed = False
         if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 0:
             from .errors import UsageError
