@@ -7,7 +7,8 @@ alternating, each round in fresh processes:
 
 - ``connection``: s2npy's ``Connection`` (what the benchmark table measures);
 - ``raw``: the same s2n calls made straight through ``s2npy.lib`` with no
-  wrapper (create, configure, set fd, negotiate, free; for bulk, one
+  wrapper (create or reuse a wiped connection as ``Config`` does, configure,
+  set fd, negotiate, wipe for reuse; for bulk, one
   ``s2n_send`` per write and one ``s2npy_recv`` burst, with the same
   read-ahead, per read): the floor any cffi binding driven from Python
   threads could reach in this harness. For bulk, ``Connection`` goes below
@@ -50,9 +51,11 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float):
         while time.perf_counter() < deadline:
             pass
 
+    idle: dict[int, list] = {lib.S2N_SERVER: [], lib.S2N_CLIENT: []}  # wiped for reuse, as Config keeps them
+
     def negotiated(config, mode: int, sock, prefer=None):
         blocked = ffi.new("s2n_blocked_status *")
-        conn = lib.s2n_connection_new(mode)
+        conn = idle[mode].pop() if idle[mode] else lib.s2n_connection_new(mode)
         lib.s2n_connection_set_config(conn, config.ptr)
         lib.s2n_connection_set_blinding(conn, lib.S2N_SELF_SERVICE_BLINDING)
         if mode == lib.S2N_CLIENT:
@@ -95,7 +98,11 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float):
 
         @staticmethod
         def close(conn, sock) -> None:
-            lib.s2n_connection_free(conn)
+            kept = idle[lib.s2n_connection_get_mode(conn)]
+            if len(kept) < 8 and lib.s2n_connection_wipe(conn) == lib.S2N_SUCCESS:
+                kept.append(conn)
+            else:
+                lib.s2n_connection_free(conn)
             sock.close()
 
     return Raw()
