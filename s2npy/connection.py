@@ -60,6 +60,9 @@ CREATE_STEPS = {1: "creating a connection (s2n_connection_new)", 2: "setting con
                 6: "setting server name", 7: "setting the connection's file descriptor"}
 
 _BURST_RECV = lib.s2npy_recv
+#: Connection() parses its mode by one lookup (Mode.parse for anything else) and keeps s2n's value.
+_MODES = {"client": Mode.CLIENT, "server": Mode.SERVER, Mode.CLIENT: Mode.CLIENT, Mode.SERVER: Mode.SERVER}
+_C_MODES = {Mode.CLIENT: lib.S2N_CLIENT, Mode.SERVER: lib.S2N_SERVER}
 _NOT_CALLED, _CALLED = _datapath.NOT_CALLED, _datapath.CALLED
 _orphan_errors = _callbacks.orphan_errors
 
@@ -155,7 +158,10 @@ class Connection:
         if not isinstance(config, Config):
             raise UsageError("creating a connection",
                              message=f"config must be an s2npy.Config, not {type(config).__name__}")
-        self.mode = Mode.parse(mode)
+        try:
+            self.mode = _MODES[mode]
+        except (KeyError, TypeError):  # another spelling, or no mode at all (which parse reports)
+            self.mode = Mode.parse(mode)
         # One entry per thread inside a (possibly blocking) s2n call on this connection, and the
         # pointer until it is freed: close() from another thread leaves the free to the last
         # call out (s2n would otherwise read freed memory). See _begin_call.
@@ -180,7 +186,7 @@ class Connection:
         fd = fd if fd is not None and fd >= 0 else -1  # -1: no fd in the create call (set_io reports bad ones)
         failed_step = ints + 1
         # One C call: s2n_connection_new and the setup every connection needs (see build_s2n.py).
-        mode = self.mode.c_value
+        self._c_mode = mode = _C_MODES[self.mode]
         pointer = lib.s2npy_connection_create(config._idle.take(mode), mode, config.ptr, self._handle,
                                               *self._verify_host_callback(config), BLINDING[blinding],
                                               name, fd, failed_step)
@@ -192,7 +198,9 @@ class Connection:
         self._ptr = pointer
         self._unfreed.append(pointer)
         try:
-            self._apply_options(prefer, cert_auth, policy, alpn, session)
+            if prefer is not None or cert_auth is not None or policy is not None or alpn is not None \
+                    or session is not None:
+                self._apply_options(prefer, cert_auth, policy, alpn, session)
             if fd >= 0:  # s2n already reads it
                 self._io_object, self._fd = io, fd
             elif io is not None:
@@ -703,7 +711,7 @@ class Connection:
             self._end_call()  # frees, unless a call in another thread is still running: it will
 
     def _release(self, pointer) -> None:
-        self.config._idle.give(pointer, self.mode.c_value)  # wiped for the config's next connection, or freed
+        self.config._idle.give(pointer, self._c_mode)  # wiped for the config's next connection, or freed
         if self._tap is not None:
             self._tap.drain()
             self._tap.close()
