@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 import os
 import socket
 import weakref
@@ -63,7 +64,9 @@ _BURST_RECV = lib.s2npy_recv
 #: Connection() parses its mode by one lookup (Mode.parse for anything else) and keeps s2n's value.
 _MODES = {"client": Mode.CLIENT, "server": Mode.SERVER, Mode.CLIENT: Mode.CLIENT, Mode.SERVER: Mode.SERVER}
 _C_MODES = {Mode.CLIENT: lib.S2N_CLIENT, Mode.SERVER: lib.S2N_SERVER}
-_NOT_CALLED, _CALLED = _datapath.NOT_CALLED, _datapath.CALLED
+_NOT_CALLED = _datapath.NOT_CALLED
+#: Byte lengths sendall can read without exporting the buffer.
+_BYTE_LENGTH = {bytes: len, bytearray: len, memoryview: operator.attrgetter("nbytes")}
 _orphan_errors = _callbacks.orphan_errors
 
 
@@ -496,12 +499,10 @@ class Connection:
         channel = self._channel or self._open_channel()
         if channel is not None:
             sent = channel.send(data)
-            if sent >= 0:
-                if self._callback_error is not None or _orphan_errors.error is not None:
-                    self._raise_callback_error(None)
+            if sent >= 0 and self._callback_error is None and _orphan_errors.error is None:
                 return sent
-            if sent == _CALLED:
-                return self._finish_channel_call("send", channel)
+            if sent != _NOT_CALLED:
+                return self._after_channel_call("send", channel, sent)
         if not self._handshake_done:
             self._require_handshake("send")
         if type(data) is bytes:  # cffi passes a bytes object's own storage: nothing to export
@@ -512,14 +513,16 @@ class Connection:
     def sendall(self, data: Any) -> None:
         """Send all of ``data`` (blocking I/O), like ``socket.sendall``.
 
-        ``bytes`` usually go in one ``send`` with no buffer export (untraced,
-        one C call: see ``_datapath``); otherwise one export for the rest, and
-        a partial send continues from a pointer into it (no memoryview slices):
-        writes are dominated by this per-call Python cost.
+        Usually one ``send`` (untraced, one C call: see ``_datapath``), with no
+        buffer export to check it took everything (``bytes``, ``bytearray``,
+        ``memoryview``); otherwise one export for the rest, and a partial send
+        continues from a pointer into it (no memoryview slices): writes are
+        dominated by this per-call Python cost.
         """
         sent = self.send(data)
-        if type(data) is bytes and sent == len(data):
-            return
+        byte_length = _BYTE_LENGTH.get(type(data))
+        if byte_length is not None and sent == byte_length(data):
+            return  # all sent, and no buffer export to find out
         with ffi.from_buffer(data) as view:
             self._send_rest(view, sent)
 
@@ -557,12 +560,10 @@ class Connection:
         channel = self._channel or self._open_channel()
         if channel is not None and self._recv_error is None:
             count = channel.recv_into(buffer, nbytes)
-            if count >= 0:
-                if self._callback_error is not None or _orphan_errors.error is not None:
-                    self._raise_callback_error(None)
+            if count >= 0 and self._callback_error is None and _orphan_errors.error is None:
                 return count
-            if count == _CALLED:
-                return self._finish_channel_call("recv", channel)
+            if count != _NOT_CALLED:
+                return self._after_channel_call("recv", channel, count)
         if not self._handshake_done:
             self._require_handshake("recv")
         if self._recv_error is not None:
@@ -611,8 +612,16 @@ class Connection:
         finally:
             self._end_call()
 
-    def _finish_channel_call(self, operation: str, channel: Any) -> int:
-        """A channel call whose result needs Python (a failure, a close meanwhile): still in its guard."""
+    def _after_channel_call(self, operation: str, channel: Any, result: int) -> int:
+        """A channel call whose result needs Python.
+
+        A count (the call succeeded and left its guard): a callback's exception to raise.
+        ``_datapath.CALLED`` (still inside its guard): the outcome of a failure, a later record's
+        failure or a close meanwhile, handled as on the Python path.
+        """
+        if result >= 0:
+            self._raise_callback_error(None)
+            return result
         result, error_number = channel.outcome(operation == "send")
         try:
             ffi.errno = error_number  # what capture_error reads, as after a cffi call
@@ -656,7 +665,7 @@ class Connection:
             self._tap.drain()
         if result < 0:
             return self._io_failure(operation)
-        if self._callback_error is not None or _callbacks.orphan_errors.error is not None:
+        if self._callback_error is not None or _orphan_errors.error is not None:
             self._raise_callback_error(None)
         return result
 
