@@ -814,7 +814,6 @@ static int s2npy_mem_send(void *io_context, const uint8_t *buf, uint32_t len)
     return (int) s2npy_mem_write(io_context, buf, len < INT_MAX ? len : INT_MAX);
 }
 
-
 /* Tracing a connection on a socket, fd or memory pipe without Python in its I/O: s2n
  * calls these recv/send callbacks, which read()/write() the fd exactly as s2n's own fd
  * I/O does (same errno: EAGAIN is "blocked", s2n retries EINTR), or read/write the
