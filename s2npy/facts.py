@@ -96,8 +96,8 @@ class PeerCertChain(Sequence):
     so ``Connection.facts()`` hands out this view. ``load`` returns the DER
     certificates; the connection calls :meth:`capture` before it frees the
     ``s2n_connection``, so a view that outlives its connection still has them.
-    Parsing them (``cryptography``) waits until they are used: a trace keeps
-    its facts, so a traced connection captures its chain at every close.
+    Parsing them (``cryptography``) waits until they are used. A trace keeps
+    its facts, so a traced ``negotiate()`` captures the chain as it returns.
     """
 
     def __init__(self, load: Callable[[], list[bytes]]) -> None:

@@ -94,3 +94,21 @@ def handshake_chain(server_config, client_config) -> list:
     """The client's view of the server chain after a handshake over a socketpair."""
     with socket_handshake(server_config(), client_config()) as (_, facts):
         return list(facts.peer_cert_chain)
+
+
+def test_a_traced_handshake_copies_the_chain_when_it_completes(server_config, client_config):
+    """A trace keeps its facts: their chain is this handshake's, copied before negotiate() returns."""
+    server_sock, client_sock = socket.socketpair()
+    with server_sock, client_sock:
+        server = s2npy.Connection(server_config(), "server", io=server_sock, trace=True)
+        thread = threading.Thread(target=server.negotiate)
+        thread.start()
+        client = s2npy.Connection(client_config(), "client", io=client_sock, server_name="localhost", trace=True)
+        facts = client.negotiate()
+        thread.join()
+        chain = vars(facts)["_chain"]  # the facts' view, still undecoded
+        assert chain.loaded and chain._certs is None  # copied out of s2n, not parsed
+        assert client.trace.facts is facts and server.trace.facts.client_cert_chain == []
+        client.close()
+        server.close()
+    assert facts.peer_cert_chain[0].subject.rfc4514_string().startswith("CN=localhost")
