@@ -819,8 +819,8 @@ static int s2npy_mem_send(void *io_context, const uint8_t *buf, uint32_t len)
  * I/O does (same errno: EAGAIN is "blocked", s2n retries EINTR), or read/write the
  * memory pipe end, and append each chunk - the
  * direction, a CLOCK_MONOTONIC timestamp (time.perf_counter's clock on Linux) and the
- * bytes - to buffers that Python drains into ConnectionTrace.chunks after each s2n call
- * (one crossing per call instead of one Python callback per record read or write).
+ * bytes - to buffers that the trace copies out when its chunks are read and when the
+ * connection lets go of the tap (no Python per record read or write, nor per s2n call).
  * An empty "in" chunk is the peer's EOF. A failed read/write other than EAGAIN/EINTR
  * leaves its errno in io_errno, for the exception's __cause__. The mutex covers a
  * reader and a writer thread on one connection (s2n allows both at once). */

@@ -138,8 +138,9 @@ class Connection:
     _callback_error: BaseException | None = None
     _callback_where = ""
     _io_binding: "TransportBinding | NativeTap | MemoryPipeEnd | None" = None
-    _tap: NativeTap | None = None  # a traced connection's C tap, drained after every s2n call
+    _tap: NativeTap | None = None  # a traced connection's C tap (its trace reads it)
     _io_object: Any = None
+    _stale_io: Any = None  # a binding s2n may still point at: a set_io failed before the new one was set
     _fd = -1  # the socket s2n reads directly (fd fast path), else -1
     _reader: Any = None  # its C reader for recv bursts (made at the first recv), or the tap's; NULL: none
     _read_ahead: Any = None  # the reader's read-ahead buffer once a recv_into was large; NULL: never (no own reader)
@@ -281,11 +282,6 @@ class Connection:
 
     def set_io(self, io: socket.socket | int | Transport) -> None:
         """Use a socket, a file descriptor, a memory pipe end or a transport object for I/O."""
-        self._io_object = io
-        if self._channel is not None:  # it knows the old reader: the next send/recv opens another
-            self._channel.detach()
-        self._tap = self._io_binding = self._reader = self._read_ahead = self._channel = None
-        self._fd = -1
         pipe_end = io.native_end() if isinstance(io, MemoryPipeEnd) else None
         fd = _native_fd(io)
         if fd is not None and fd < 0:
@@ -293,17 +289,31 @@ class Connection:
                              message="the socket is closed" if isinstance(io, socket.socket)
                              else f"{fd} is not a file descriptor")
         native = fd is not None or pipe_end is not None  # s2n does the I/O itself: no Python in it
+        if not native and not (hasattr(io, "recv_into") and hasattr(io, "send")):
+            raise UsageError("setting connection I/O",
+                             message=f"{type(io).__name__} has no recv_into/send methods",
+                             hint="pass a socket, a file descriptor or an object with recv_into() and send()")
+        if self._channel is not None:  # it knows the old reader: the next send/recv opens another
+            self._channel.detach()
+        if self._tap is not None:
+            self.trace.release_tap()  # what it recorded stays in the trace, before the new I/O's
+        # s2n points at the old binding (transport handle or C tap) until the new I/O is set.
+        self._stale_io = self._io_binding
+        self._io_object = io
+        self._tap = self._io_binding = self._reader = self._read_ahead = self._channel = None
+        self._fd = -1
         fd = -1 if fd is None else fd
         if native and self.trace is None:
             self._set_native_io(fd, pipe_end)
+            self._fd = fd  # -1 for a memory pipe
         elif native and NativeTap.usable(self.trace):
             self._io_binding = self._tap = NativeTap(self, self.trace, fd=fd, mem=pipe_end or ffi.NULL)
             self._reader = ffi.addressof(self._tap.tap, "reader") if fd >= 0 else ffi.NULL
             self._read_ahead = ffi.NULL  # the trace records s2n's own reads
+            self._fd = fd
         else:
             self._bind_transport(socket.socket(fileno=os.dup(io)) if isinstance(io, int) else io)
-            return
-        self._fd = fd  # -1 for a memory pipe
+        self._stale_io = None
 
     def _set_native_io(self, fd: int, pipe_end: Any) -> None:
         """s2n reads and writes the fd, or the C memory pipe end, itself."""
@@ -318,10 +328,6 @@ class Connection:
     def _bind_transport(self, io: Transport) -> None:
         """Custom I/O: s2n calls back into Python, which calls ``io`` (and the trace's tap)."""
         self._io_object = io
-        if not (hasattr(io, "recv_into") and hasattr(io, "send")):
-            raise UsageError("setting connection I/O",
-                             message=f"{type(io).__name__} has no recv_into/send methods",
-                             hint="pass a socket, a file descriptor or an object with recv_into() and send()")
         tap = self.trace.on_wire if self.trace is not None else None
         self._io_binding = TransportBinding(self, io, tap)
         self._call(lib.s2npy_set_io(self.ptr, lib.s2npy_recv_cb, lib.s2npy_send_cb, self._io_binding.handle),
@@ -392,8 +398,6 @@ class Connection:
         ptr = self._begin_call()
         try:
             result = lib.s2npy_negotiate(ptr, self._blocked, facts_out)  # 0 done, 1 blocked, -1 failed
-            if self._tap is not None:
-                self._tap.drain()
             if result == 0:
                 self._raise_callback_error(None)
                 self._handshake_done = True
@@ -665,9 +669,7 @@ class Connection:
             self._end_call()
 
     def _io_result(self, operation: str, result: int) -> int:
-        """After an s2n data call, still inside its call guard: record the trace, raise its failure."""
-        if self._tap is not None:
-            self._tap.drain()
+        """After an s2n data call, still inside its call guard: raise its failure."""
         if result < 0:
             return self._io_failure(operation)
         if self._callback_error is not None or _orphan_errors.error is not None:
@@ -727,7 +729,7 @@ class Connection:
     def _release(self, pointer) -> None:
         self.config._idle.give(pointer, self._c_mode)  # wiped for the config's next connection, or freed
         if self._tap is not None:
-            self._tap.drain()
+            self.trace.release_tap()
             self._tap.close()
             self._tap = None
         self._io_binding = None

@@ -86,10 +86,12 @@ class NativeTap:
 
     For a socket or fd, or a memory pipe end (``mem``, a C ``s2npy_mem_end``).
     s2n reads and writes through C callbacks that record every chunk
-    (timestamp, direction, bytes) in a C buffer; :meth:`drain` moves them into
-    the trace's ``chunks`` after each s2n call, so no Python runs per record.
-    The chunks are those the Python tap records (EOF is an empty "in" chunk).
-    Only for traces on ``time.perf_counter`` (CLOCK_MONOTONIC, the C clock).
+    (timestamp, direction, bytes) in a C buffer. The trace copies them out
+    with :meth:`take` when its ``chunks`` are read and when the connection
+    lets go of the tap, and decodes them (:func:`tap_chunks`) only when read:
+    no Python runs per record, nor per s2n call. The chunks are those the
+    Python tap records (EOF is an empty "in" chunk). Only for traces on
+    ``time.perf_counter`` (CLOCK_MONOTONIC, the C clock).
     """
 
     def __init__(self, connection: Any, trace: Any, fd: int = -1, mem: Any = ffi.NULL) -> None:
@@ -97,22 +99,20 @@ class NativeTap:
         if tap == ffi.NULL:
             raise MemoryError("allocating the trace tap")
         self.tap = ffi.gc(tap, lib.s2npy_tap_free)
-        self.chunks = trace.chunks
-        self.origin = trace.origin
-        self.directions = (trace._stream_direction("in"), trace._stream_direction("out"))
         connection._call(lib.s2npy_set_io(connection.ptr, lib.s2npy_tap_recv, lib.s2npy_tap_send, self.tap),
                          "setting traced I/O callbacks")
+        trace.follow_tap(self)
 
     @staticmethod
     def usable(trace: Any) -> bool:
         """C timestamps match the trace's clock only for time.perf_counter on CLOCK_MONOTONIC."""
         return trace.clock is time.perf_counter and _PERF_COUNTER_IS_MONOTONIC
 
-    def drain(self) -> None:
-        """Append the chunks recorded since the last drain to the trace."""
+    def take(self) -> tuple[bytes, bytes] | None:
+        """The chunks recorded since the last take, undecoded: (headers, data); None if none."""
         tap = self.tap
         if not tap.count:
-            return
+            return None
         lib.s2npy_tap_lock(tap)
         try:
             headers = ffi.buffer(tap.chunks, tap.count * _TAP_CHUNK.size)[:]
@@ -120,9 +120,7 @@ class NativeTap:
             tap.count = tap.used = 0
         finally:
             lib.s2npy_tap_unlock(tap)
-        origin, directions, append = self.origin, self.directions, self.chunks.append
-        for t_ns, offset, length, direction in _TAP_CHUNK.iter_unpack(headers):
-            append((t_ns / 1e9 - origin, directions[direction], data[offset:offset + length]))
+        return headers, data
 
     @property
     def transport_error(self) -> BaseException | None:
@@ -137,6 +135,16 @@ class NativeTap:
     def close(self) -> None:
         """Free the C buffers (after s2n_connection_free: s2n no longer calls the callbacks)."""
         ffi.release(self.tap)
+
+
+def tap_chunks(headers: bytes, data: bytes, origin: float,
+               directions: tuple[str, str]) -> list[tuple[float, str, bytes]]:
+    """A :meth:`NativeTap.take` batch as trace chunks: (seconds after ``origin``, direction, bytes).
+
+    ``directions``: the stream direction of an "in" and of an "out" chunk ("c2s"/"s2c").
+    """
+    return [(t_ns / 1e9 - origin, directions[direction], data[offset:offset + length])
+            for t_ns, offset, length, direction in _TAP_CHUNK.iter_unpack(headers)]
 
 
 _PERF_COUNTER_IS_MONOTONIC = time.get_clock_info("perf_counter").implementation == "clock_gettime(CLOCK_MONOTONIC)"

@@ -189,6 +189,30 @@ def test_closed_socket_or_negative_fd_is_refused(client_config):
     other.close()
 
 
+@pytest.mark.parametrize("trace", [False, True])
+def test_a_refused_set_io_keeps_the_connection_on_its_io(server_config, client_config, trace):
+    """Bad I/O is refused before anything changes: s2n keeps its working I/O (and the trace its tap)."""
+    server_sock, client_sock = socket.socketpair()
+    closed, _ = socket.socketpair()
+    closed.close()
+    server = s2npy.Connection(server_config(), "server", io=server_sock)
+    client = s2npy.Connection(client_config(), "client", io=client_sock, server_name="localhost", trace=trace)
+    with pytest.raises(s2npy.UsageError, match="the socket is closed"):
+        client.set_io(closed)
+    with pytest.raises(s2npy.UsageError, match="object has no recv_into/send methods"):
+        client.set_io(object())
+    thread = threading.Thread(target=server.negotiate)
+    thread.start()
+    assert client.negotiate().protocol == "TLSv1.3"
+    thread.join()
+    if trace:
+        assert client.trace.chunks[0][1] == "c2s" and {d for _, d, _ in client.trace.chunks} == {"c2s", "s2c"}
+    client.close()
+    server.close()
+    server_sock.close()
+    client_sock.close()
+
+
 def test_send_before_negotiate_is_an_error(client_config):
     server_sock, client_sock = socket.socketpair()
     with s2npy.Connection(client_config(), "client", io=client_sock, server_name="localhost") as conn:

@@ -112,3 +112,32 @@ def test_fd_tap_reset_is_io_error_with_cause(server_config, client_config):
         assert isinstance(caught.value.__cause__, ConnectionResetError)
         assert server.trace.chunks[0][1:] == ("c2s", b"\x16\x03\x01\x00\x10")
         server.close()
+
+
+def test_chunks_read_at_any_time_are_complete_in_order_and_outlive_the_tap(server_config, client_config):
+    """A C tap's chunks are read on demand: mid-handshake, after a switch of I/O, and after close."""
+    server_end, client_end = s2npy.memory_pipe()
+    server = s2npy.Connection(server_config(), "server", io=server_end, trace=True)
+    client = s2npy.Connection(client_config(), "client", io=client_end, server_name="localhost", trace=True)
+    seen = []  # the client's chunks as read after each step: each read extends the last one
+    while not (client.handshake_complete and server.handshake_complete):
+        if not client.handshake_complete:
+            client.try_negotiate()
+        if not server.handshake_complete:
+            server.try_negotiate()
+        seen.append(list(client.trace.chunks))
+    assert all(later[:len(earlier)] == earlier for earlier, later in zip(seen, seen[1:]))
+    hello = seen[0][0]
+    assert hello[1] == "c2s" and hello[2][:1] == b"\x16" and len(seen[-1]) > len(seen[0])
+    client.set_io(client_end)  # a new tap: the first one's chunks stay, before the new one's
+    server.sendall(b"ping")
+    assert client.recv(4) == b"ping"
+    client.close()
+    server.close()
+    assert client._tap is None and client.trace._tap is None  # C buffers freed, chunks kept
+    chunks = client.trace.chunks
+    assert chunks[:len(seen[-1])] == seen[-1]
+    assert chunks[-1][1] == "s2c" and [t for t, _, _ in chunks] == sorted(t for t, _, _ in chunks)
+    for direction in ("c2s", "s2c"):  # nothing lost or doubled: both ends recorded the same streams
+        assert b"".join(d for _, way, d in chunks if way == direction) == \
+            b"".join(d for _, way, d in server.trace.chunks if way == direction)

@@ -26,6 +26,7 @@ import errno
 import logging
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
@@ -34,6 +35,7 @@ from .._native import c_string, ffi, lib
 from ..client_hello import ClientHello
 from ..errors import S2NError
 from ..facts import read_facts
+from ..io import NativeTap, tap_chunks
 from .decrypt import Tls13Decryptor
 from .wire import Record, WireEvent, WireSession
 
@@ -104,12 +106,15 @@ class ConnectionTrace:
         self._connection = connection
         #: The config's security policy name (diagnosis quotes it when nothing was shared).
         self.policy: str | None = connection.config.policy
-        self.chunks: list[tuple[float, str, bytes]] = []
+        self._chunks: list[tuple[float, str, bytes]] = []
+        self._tap: NativeTap | None = None  # a C tap recording this connection's I/O, read on demand
+        self._tap_batches: list[tuple[bytes, bytes]] = []  # taken from it, decoded when chunks are read
+        self._tap_lock = threading.Lock()
         self.calls: list[NegotiateCall] = []
         self.checkpoints: list[tuple[float, str, int]] = []
         self.handshake_events: list[dict[str, Any]] = []
         self.client_hello: ClientHello | None = None
-        self.client_hello_t: float | None = None
+        self._client_hello_t: float | None = None
         self.keylog_lines: list[str] = []
         self._keylog_times: list[float] = []
         self.facts: NegotiatedFacts | None = None
@@ -147,6 +152,45 @@ class ConnectionTrace:
         """Tap: ``direction`` is "in" (received) or "out" (sent) from this side's view."""
         self.chunks.append((self.now(), self._stream_direction(direction), data))
 
+    def follow_tap(self, tap: NativeTap) -> None:
+        """Record the chunks of a C tap from now on (read from it when ``chunks`` is)."""
+        self._collect_tap()  # what an earlier tap recorded comes first
+        self._tap = tap
+
+    def release_tap(self) -> None:
+        """The connection lets go of its C tap: take what it still holds (decoded when read)."""
+        with self._tap_lock:
+            tap, self._tap = self._tap, None
+            batch = tap.take() if tap is not None else None
+            if batch is not None:
+                self._tap_batches.append(batch)
+
+    @property
+    def chunks(self) -> list[tuple[float, str, bytes]]:
+        """The bytes on the wire, in order: ``(t, "c2s" or "s2c", data)``; empty data is an EOF.
+
+        A C tap's chunks (:class:`~s2npy.io.NativeTap`) are copied out and
+        decoded here, when first read, not after every s2n call.
+        """
+        if self._tap is not None or self._tap_batches:
+            self._collect_tap()
+        return self._chunks
+
+    @chunks.setter
+    def chunks(self, chunks: list[tuple[float, str, bytes]]) -> None:
+        self._collect_tap()
+        self._chunks = chunks
+
+    def _collect_tap(self) -> None:
+        with self._tap_lock:
+            batch = self._tap.take() if self._tap is not None else None
+            if batch is not None:
+                self._tap_batches.append(batch)
+            directions = (self._stream_direction("in"), self._stream_direction("out"))
+            for headers, data in self._tap_batches:
+                self._chunks.extend(tap_chunks(headers, data, self.origin, directions))
+            self._tap_batches = []
+
     def on_checkpoint(self, name: str | None, role: int, timestamp_ns: int) -> None:
         """s2n handled message ``name``; stamped with our clock (not s2n's) to share the wire's timeline."""
         self.checkpoints.append((self.now(), name or "?", role))
@@ -157,7 +201,7 @@ class ConnectionTrace:
 
     def on_client_hello(self, hello: "ClientHello") -> None:
         """The server's view of the ClientHello (from the client hello callback)."""
-        self.client_hello, self.client_hello_t = hello, self.now()
+        self.client_hello, self._client_hello_t = hello, self.now()
 
     def on_key_log(self, line: str) -> None:
         """A key log line (kept for ``write_pcap``; only its label appears in events)."""
@@ -177,8 +221,14 @@ class ConnectionTrace:
             self.client_hello = ClientHello.from_connection(self._connection)
         except S2NError:
             return  # no ClientHello was received (e.g. the peer spoke plaintext HTTP)
-        first_in = next((t for t, direction, data in self.chunks if direction == "c2s" and data), None)
-        self.client_hello_t = first_in if first_in is not None else self.now()
+
+    @property
+    def client_hello_t(self) -> float | None:
+        """When the ClientHello arrived: the client's first bytes (else when it was read), if one was."""
+        if self._client_hello_t is None and self.client_hello is not None:
+            first_in = next((t for t, direction, data in self.chunks if direction == "c2s" and data), None)
+            self._client_hello_t = first_in if first_in is not None else self.finished_t
+        return self._client_hello_t
 
     def on_success(self, facts: "NegotiatedFacts") -> None:
         """The handshake finished: keep the facts and log the trace (DEBUG, rendered only if emitted)."""
