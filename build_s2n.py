@@ -346,7 +346,8 @@ struct s2n_connection *s2npy_connection_create(struct s2n_connection *reuse, s2n
                                                s2n_blinding blinding, const char *server_name, int fd,
                                                int *failed_step);
 void s2npy_read_facts(struct s2n_connection *conn, struct s2npy_facts *out);
-int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *blocked, struct s2npy_facts *facts);
+int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *blocked, struct s2npy_facts *facts,
+                    struct s2npy_progress *progress);
 void s2npy_read_progress(struct s2n_connection *conn, struct s2npy_progress *out);
 int64_t s2npy_peer_chain_der(struct s2n_connection *conn, uint8_t *out, uint32_t size);
 struct s2npy_fd_reader { int fd; int dont_wait; int not_socket; int installed; int large_records; size_t budget;
@@ -513,15 +514,27 @@ static int s2npy_only_blocked(void)
 /* s2n_negotiate, and when it completes the facts too: negotiate() wants both, and
  * after a handshake both threads of a client/server pair run Python under one GIL, so
  * every crossing and every Python step saved there shortens the pair's critical path.
+ * `progress` (a trace's, or NULL): s2n's state before the call in [0], after it in [1]
+ * (three crossings in one; reading it keeps s2n_errno and errno for the caller).
  * Returns 0 (done), 1 (blocked: *blocked says on what; s2n_errno is reset, as nothing
  * failed) or -1 (failed: s2n_errno is left for the caller). */
-static int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *blocked, struct s2npy_facts *facts)
+static int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *blocked, struct s2npy_facts *facts,
+                           struct s2npy_progress *progress)
 {
+    if (progress != NULL) s2npy_read_progress(conn, &progress[0]);
+    int result = 0;
     if (s2n_negotiate(conn, blocked) == S2N_SUCCESS) {
         if (facts != NULL) s2npy_read_facts(conn, facts);
-        return 0;
+    } else {
+        result = s2npy_only_blocked() ? 1 : -1;
     }
-    return s2npy_only_blocked() ? 1 : -1;
+    if (progress != NULL) {
+        int saved_s2n_errno = s2n_errno, saved_errno = errno;
+        s2npy_read_progress(conn, &progress[1]);
+        *s2n_errno_location() = saved_s2n_errno;
+        errno = saved_errno;
+    }
+    return result;
 }
 
 /* glibc's memmove/memcpy switch to `rep movsb` above a few KiB (2 KiB on this AMD EPYC),

@@ -391,13 +391,16 @@ class Connection:
         """Run the handshake as far as the I/O allows; ``NOT_BLOCKED`` means done."""
         if self.trace is None:
             return self._negotiate_once()
-        return self.trace.traced_negotiate(self._negotiate_once)
+        return self.trace.traced_negotiate(lambda progress: self._negotiate_once(progress=progress))
 
-    def _negotiate_once(self, facts_out=ffi.NULL) -> Blocked:
-        """One s2n_negotiate call; on completion it also fills ``facts_out`` (if given)."""
+    def _negotiate_once(self, facts_out=ffi.NULL, progress=ffi.NULL) -> Blocked:
+        """One s2n_negotiate call; on completion it also fills ``facts_out`` (if given).
+
+        ``progress``: a trace's ``struct s2npy_progress[2]``, s2n's state before and after.
+        """
         ptr = self._begin_call()
         try:
-            result = lib.s2npy_negotiate(ptr, self._blocked, facts_out)  # 0 done, 1 blocked, -1 failed
+            result = lib.s2npy_negotiate(ptr, self._blocked, facts_out, progress)  # 0 done, 1 blocked, -1 failed
             if result == 0:
                 self._raise_callback_error(None)
                 self._handshake_done = True
@@ -478,7 +481,7 @@ class Connection:
         if self.trace is None:
             blocked = self._negotiate_once(raw)
         else:
-            blocked = self.trace.traced_negotiate(lambda: self._negotiate_once(raw))
+            blocked = self.trace.traced_negotiate(lambda progress: self._negotiate_once(raw, progress))
         if blocked is not Blocked.NOT_BLOCKED:
             raise blocked_error("handshake", blocked)
         chain = self._lazy_peer_chain(self._ptr)

@@ -92,6 +92,16 @@ class NegotiateCall:
     bytes_out: int
 
 
+def _negotiate_call(start: float, duration: float, blocked: Any, progress: Any) -> NegotiateCall:
+    """A recorded call: ``blocked`` is its Blocked result (None: it raised), ``progress`` s2n's state."""
+    before, after = progress[0], progress[1]
+    outcome = "error" if blocked is None else "done" if blocked == 0 else f"blocked_{blocked.name.lower()}"
+    return NegotiateCall(start=start, duration=duration, outcome=outcome, before=c_string(before.last_message),
+                         after=c_string(after.last_message), handshake_type=c_string(after.handshake_type),
+                         bytes_in=after.wire_bytes_in - before.wire_bytes_in,
+                         bytes_out=after.wire_bytes_out - before.wire_bytes_out)
+
+
 class ConnectionTrace:
     """Everything recorded about one connection; see the module doc for the event kinds."""
 
@@ -110,7 +120,8 @@ class ConnectionTrace:
         self._tap: NativeTap | None = None  # a C tap recording this connection's I/O, read on demand
         self._tap_batches: list[tuple[bytes, bytes]] = []  # taken from it, decoded when chunks are read
         self._tap_lock = threading.Lock()
-        self.calls: list[NegotiateCall] = []
+        self._calls: list[NegotiateCall] = []
+        self._raw_calls: list[tuple[float, float, Any, Any]] = []  # as recorded, decoded when calls is read
         self.checkpoints: list[tuple[float, str, int]] = []
         self.handshake_events: list[dict[str, Any]] = []
         self.client_hello: ClientHello | None = None
@@ -127,26 +138,29 @@ class ConnectionTrace:
         """Seconds since this trace's origin (shared by the traces of one Tracer)."""
         return self.clock() - self.origin
 
-    def traced_negotiate(self, negotiate_once: Callable[[], Any]) -> Any:
-        """Run one ``s2n_negotiate`` call and record it."""
-        ptr = self._connection.ptr
-        progress = ffi.new("struct s2npy_progress[2]")  # before, after (indexing borrows: keep the array)
-        before, after = progress[0], progress[1]
-        lib.s2npy_read_progress(ptr, progress)
+    def traced_negotiate(self, negotiate_once: Callable[[Any], Any]) -> Any:
+        """Run one ``s2n_negotiate`` call and record it (decoded when ``calls`` is read).
+
+        ``negotiate_once(progress)`` makes the call and fills ``progress``, a
+        ``struct s2npy_progress[2]``, with s2n's state before and after it.
+        """
+        self._connection.ptr  # noqa: B018 - a closed connection raises here, before anything is recorded
+        progress = ffi.new("struct s2npy_progress[2]")
         start = self.now()
-        outcome = "error"
+        blocked = None
         try:
-            blocked = negotiate_once()
-            outcome = "done" if blocked == 0 else f"blocked_{blocked.name.lower()}"
+            blocked = negotiate_once(progress)
             return blocked
         finally:
-            duration = self.now() - start
-            lib.s2npy_read_progress(ptr, progress + 1)
-            self.calls.append(NegotiateCall(
-                start=start, duration=duration, outcome=outcome, before=c_string(before.last_message),
-                after=c_string(after.last_message), handshake_type=c_string(after.handshake_type),
-                bytes_in=after.wire_bytes_in - before.wire_bytes_in,
-                bytes_out=after.wire_bytes_out - before.wire_bytes_out))
+            self._raw_calls.append((start, self.now() - start, blocked, progress))
+
+    @property
+    def calls(self) -> list[NegotiateCall]:
+        """Every ``s2n_negotiate`` call, in order."""
+        if self._raw_calls:
+            raw_calls, self._raw_calls = self._raw_calls, []
+            self._calls.extend(_negotiate_call(*raw) for raw in raw_calls)
+        return self._calls
 
     def on_wire(self, direction: str, data: bytes) -> None:
         """Tap: ``direction`` is "in" (received) or "out" (sent) from this side's view."""

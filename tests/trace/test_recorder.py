@@ -36,6 +36,27 @@ def test_negotiate_calls_and_wire_bytes_agree(server_config, client_config):
         assert trace.facts is side.facts
 
 
+def test_each_call_records_its_outcome_and_a_failure_keeps_its_error(server_config, client_config, pki):
+    """Blocked calls, and the failed one: its states are read after it without losing s2n's error."""
+    server_end, client_end = s2npy.memory_pipe()
+    server = s2npy.Connection(server_config(), "server", io=server_end, trace=True)
+    client = s2npy.Connection(s2npy.Config(trust=pki.other_ca.cert, system_trust=False), "client",
+                              io=client_end, server_name="localhost", trace=True)
+    assert client.try_negotiate() is s2npy.Blocked.ON_READ and server.try_negotiate() is s2npy.Blocked.ON_READ
+    try:
+        client.try_negotiate()
+    except s2npy.S2NError as error:
+        failure = error
+    assert failure.name == "S2N_ERR_CERT_UNTRUSTED" and failure.diagnosis is not None
+    first, last = client.trace.calls
+    assert (first.outcome, first.before, first.after, first.bytes_in) == \
+        ("blocked_on_read", "CLIENT_HELLO", "SERVER_HELLO", 0) and first.bytes_out > 0
+    assert (last.outcome, last.before) == ("error", "SERVER_HELLO") and last.bytes_in > 0
+    assert last.after and last.handshake_type and last.start > first.start
+    assert server.trace.calls[0].outcome == "blocked_on_read" and server.trace.calls[0].bytes_in == first.bytes_out
+    client.close(), server.close()
+
+
 def test_tracer_shares_one_clock_and_reports_finished_traces(server_config, client_config):
     finished: list[ConnectionTrace] = []
     tracer = Tracer(on_finish=finished.append)
