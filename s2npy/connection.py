@@ -58,7 +58,8 @@ BLINDING = {"self-service": lib.S2N_SELF_SERVICE_BLINDING, "built-in": lib.S2N_B
 #: s2npy_connection_create's failing step -> what was being done.
 CREATE_STEPS = {1: "creating a connection (s2n_connection_new)", 2: "setting connection context",
                 3: "setting connection config", 4: "setting verify host callback", 5: "setting blinding",
-                6: "setting server name", 7: "setting the connection's file descriptor"}
+                6: "setting server name", 7: "setting the connection's file descriptor",
+                8: "setting memory pipe I/O"}
 
 _BURST_RECV = lib.s2npy_recv
 #: Connection() parses its mode by one lookup (Mode.parse for anything else) and keeps s2n's value.
@@ -186,14 +187,21 @@ class Connection:
             trace = _tracing_requested()
         if trace is not False:
             self._start_trace(trace)  # needs only the mode and config: decides whether s2n may own the fd
-        fd = _native_fd(io) if io is not None and self.trace is None else None
-        fd = fd if fd is not None and fd >= 0 else -1  # -1: no fd in the create call (set_io reports bad ones)
+        # s2n's own I/O is set up by the create call: an fd, or a memory pipe's C end. Others
+        # (and bad fds, which set_io reports) are set after it; -1 / NULL: none in the call.
+        fd, mem = -1, ffi.NULL
+        if io is not None and self.trace is None:
+            if type(io) is MemoryPipeEnd:
+                mem = io.native_end()
+            else:
+                fd = _native_fd(io)
+                fd = fd if fd is not None and fd >= 0 else -1
         failed_step = ints + 1
         # One C call: s2n_connection_new and the setup every connection needs (see build_s2n.py).
         self._c_mode = mode = _C_MODES[self.mode]
         pointer = lib.s2npy_connection_create(config._idle.take(mode), mode, config.ptr, self._handle,
                                               *self._verify_host_callback(config), BLINDING[blinding],
-                                              name, fd, failed_step)
+                                              name, fd, mem, failed_step)
         if pointer == ffi.NULL:
             self.closed = True  # nothing to free; the config is not in use by this object
             step = failed_step[0]
@@ -207,6 +215,8 @@ class Connection:
                 self._apply_options(prefer, cert_auth, policy, alpn, session)
             if fd >= 0:  # s2n already reads it
                 self._io_object, self._fd = io, fd
+            elif mem != ffi.NULL:  # the pipe end reports its own I/O errors
+                self._io_object = self._io_binding = io
             elif io is not None:
                 self.set_io(io)
         except BaseException:
