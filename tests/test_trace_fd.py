@@ -141,3 +141,33 @@ def test_chunks_read_at_any_time_are_complete_in_order_and_outlive_the_tap(serve
     for direction in ("c2s", "s2c"):  # nothing lost or doubled: both ends recorded the same streams
         assert b"".join(d for _, way, d in chunks if way == direction) == \
             b"".join(d for _, way, d in server.trace.chunks if way == direction)
+
+
+def test_chunks_read_while_another_thread_records_lose_nothing(server_config, client_config):
+    """Reading a trace while its connection's I/O runs in another thread: no chunk lost or doubled."""
+    left, right = socket.socketpair()
+    with left, right:
+        server = s2npy.Connection(server_config(), "server", io=left, trace=True)
+        client = s2npy.Connection(client_config(), "client", io=right, server_name="localhost", trace=True)
+        thread = threading.Thread(target=server.negotiate)
+        thread.start()
+        client.negotiate()
+        thread.join()
+        received = bytearray()
+
+        def receive() -> None:
+            while len(received) < 300 * 100:
+                received.extend(client.recv(100))
+
+        reader = threading.Thread(target=receive)
+        reader.start()
+        lengths = []
+        for _ in range(300):
+            server.sendall(b"x" * 100)
+            lengths.append(len(client.trace.chunks))
+        reader.join()
+        assert lengths == sorted(lengths) and received == b"x" * 30000
+        client_in = b"".join(data for _, way, data in client.trace.chunks if way == "s2c")
+        assert client_in == b"".join(data for _, way, data in server.trace.chunks if way == "s2c")
+        assert len(client.trace.calls) == len(server.trace.calls) == 1
+        client.close(), server.close()

@@ -119,9 +119,9 @@ class ConnectionTrace:
         self._chunks: list[tuple[float, str, bytes]] = []
         self._tap: NativeTap | None = None  # a C tap recording this connection's I/O, read on demand
         self._tap_batches: list[tuple[bytes, bytes]] = []  # taken from it, decoded when chunks are read
-        self._tap_lock = threading.Lock()
+        self._lock = threading.Lock()  # readers decoding chunks or calls (recording takes no lock)
         self._calls: list[NegotiateCall] = []
-        self._raw_calls: list[tuple[float, float, Any, Any]] = []  # as recorded, decoded when calls is read
+        self._raw_calls: list[tuple[float, float, Any, Any]] = []  # as recorded; calls decodes them in order
         self.checkpoints: list[tuple[float, str, int]] = []
         self.handshake_events: list[dict[str, Any]] = []
         self.client_hello: ClientHello | None = None
@@ -157,9 +157,10 @@ class ConnectionTrace:
     @property
     def calls(self) -> list[NegotiateCall]:
         """Every ``s2n_negotiate`` call, in order."""
-        if self._raw_calls:
-            raw_calls, self._raw_calls = self._raw_calls, []
-            self._calls.extend(_negotiate_call(*raw) for raw in raw_calls)
+        if len(self._calls) < len(self._raw_calls):  # a call recorded meanwhile is decoded next time
+            with self._lock:
+                for raw in self._raw_calls[len(self._calls):]:
+                    self._calls.append(_negotiate_call(*raw))
         return self._calls
 
     def on_wire(self, direction: str, data: bytes) -> None:
@@ -173,11 +174,9 @@ class ConnectionTrace:
 
     def release_tap(self) -> None:
         """The connection lets go of its C tap: take what it still holds (decoded when read)."""
-        with self._tap_lock:
-            tap, self._tap = self._tap, None
-            batch = tap.take() if tap is not None else None
-            if batch is not None:
-                self._tap_batches.append(batch)
+        with self._lock:
+            self._take_tap_batch()
+            self._tap = None
 
     @property
     def chunks(self) -> list[tuple[float, str, bytes]]:
@@ -196,14 +195,18 @@ class ConnectionTrace:
         self._chunks = chunks
 
     def _collect_tap(self) -> None:
-        with self._tap_lock:
-            batch = self._tap.take() if self._tap is not None else None
-            if batch is not None:
-                self._tap_batches.append(batch)
+        with self._lock:
+            self._take_tap_batch()
             directions = (self._stream_direction("in"), self._stream_direction("out"))
             for headers, data in self._tap_batches:
                 self._chunks.extend(tap_chunks(headers, data, self.origin, directions))
             self._tap_batches = []
+
+    def _take_tap_batch(self) -> None:
+        """(With the lock held.) Keep what the C tap recorded since its last take, undecoded."""
+        batch = self._tap.take() if self._tap is not None else None
+        if batch is not None:
+            self._tap_batches.append(batch)
 
     def on_checkpoint(self, name: str | None, role: int, timestamp_ns: int) -> None:
         """s2n handled message ``name``; stamped with our clock (not s2n's) to share the wire's timeline."""
