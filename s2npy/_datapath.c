@@ -1,4 +1,5 @@
-/* s2npy._datapath: Connection.send and recv_into per call, without cffi in the way.
+/* s2npy._datapath: Connection.send and recv_into per call, without cffi in the way,
+ * and the connection setup call made with the GIL held (create_connection, below).
  *
  * Why a second extension module: in bulk transfers the cost per call decides
  * the throughput, and through cffi a recv_into pays ffi.from_buffer (~0.45 us
@@ -28,6 +29,7 @@
 #define Py_LIMITED_API 0x030B0000
 #include <Python.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -38,8 +40,14 @@
 typedef ssize_t recv_fn(void *conn, void *buf, ssize_t size, void *reader, int *blocked, int *failed);
 typedef ssize_t send_fn(void *conn, const void *buf, ssize_t size, int *blocked);
 
+/* s2npy_connection_create (build_s2n.py): a connection set up for a Connection, or NULL with
+ * *failed_step set (s2n_errno left for the caller). */
+typedef void *create_fn(void *reuse, int mode, void *config, void *context, void *verify_host, void *verify_data,
+                        int blinding, const char *server_name, int fd, void *mem, int *failed_step);
+
 static recv_fn *burst_recv;
 static send_fn *s2n_send_fn;
+static create_fn *connection_create;
 
 /* Where the reader for recv bursts stands: set by the Connection's reader setup. */
 enum reader_state {
@@ -68,6 +76,19 @@ typedef struct {
 static void *address_of(PyObject *number)
 {
     return (void *) (uintptr_t) PyLong_AsUnsignedLongLong(number);
+}
+
+/* A C int argument, or -1 with the exception set: OverflowError out of range, as cffi does. */
+static int int_argument(PyObject *number, int *out)
+{
+    long value = PyLong_AsLong(number);
+    if (value == -1 && PyErr_Occurred()) return -1;
+    if (value < INT_MIN || value > INT_MAX) {
+        PyErr_Format(PyExc_OverflowError, "integer %ld does not fit 'int'", value);
+        return -1;
+    }
+    *out = (int) value;
+    return 0;
 }
 
 static int enter(DataChannel *self)
@@ -234,20 +255,52 @@ static PyType_Slot channel_slots[] = {
 static PyType_Spec channel_spec = {"s2npy._datapath.DataChannel", sizeof(DataChannel), 0, Py_TPFLAGS_DEFAULT,
                                    channel_slots};
 
+/* create_connection(reuse, mode, config, context, verify_host, verify_data, blinding, server_name,
+ * fd, mem): s2npy_connection_create with the GIL held. Pointers are addresses (0 for NULL), the
+ * server name bytes or None. Returns the connection's address, or minus the step that failed.
+ * Why not through cffi, which releases the GIL around every call: the call takes ~1 us, and
+ * releasing the GIL for it hands the GIL to a thread that just woke (a server thread handed a
+ * socket while its client sets up), whose Python this thread then waits for, on the
+ * handshake's critical path. Measured: socketpair handshakes +4% (BENCHMARKS.md). */
+static PyObject *create_connection(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "create_connection takes 10 arguments");
+        return NULL;
+    }
+    const char *server_name = args[7] == Py_None ? NULL : PyBytes_AsString(args[7]);
+    void *reuse = address_of(args[0]), *config = address_of(args[2]), *context = address_of(args[3]);
+    void *verify_host = address_of(args[4]), *verify_data = address_of(args[5]), *mem = address_of(args[9]);
+    int mode, blinding, fd;
+    if (PyErr_Occurred() || int_argument(args[1], &mode) < 0 || int_argument(args[6], &blinding) < 0
+            || int_argument(args[8], &fd) < 0)
+        return NULL;
+    int failed_step = 0;
+    void *conn = connection_create(reuse, mode, config, context, verify_host, verify_data, blinding, server_name,
+                                   fd, mem, &failed_step);
+    return conn != NULL ? PyLong_FromVoidPtr(conn) : PyLong_FromLong(-failed_step);
+}
+
 static PyObject *bind(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    PyObject *recv_address, *send_address;
-    if (!PyArg_ParseTuple(args, "OO", &recv_address, &send_address)) return NULL;
+    PyObject *recv_address, *send_address, *create_address;
+    if (!PyArg_ParseTuple(args, "OOO", &recv_address, &send_address, &create_address)) return NULL;
     recv_fn *recv = (recv_fn *) address_of(recv_address);
     send_fn *send = (send_fn *) address_of(send_address);
+    create_fn *create = (create_fn *) address_of(create_address);
     if (PyErr_Occurred()) return NULL;
     burst_recv = recv;
     s2n_send_fn = send;
+    connection_create = create;
     Py_RETURN_NONE;
 }
 
 static PyMethodDef module_methods[] = {
-    {"bind", bind, METH_VARARGS, "bind(s2npy_recv address, s2n_send address): once, before any DataChannel"},
+    {"bind", bind, METH_VARARGS,
+     "bind(s2npy_recv, s2n_send, s2npy_connection_create addresses): once, before any other use"},
+    {"create_connection", (PyCFunction) (void (*)(void)) create_connection, METH_FASTCALL,
+     "create_connection(reuse, mode, config, context, verify_host, verify_data, blinding, server_name, fd, mem)"
+     ": s2npy_connection_create with the GIL held; the address, or minus the failed step"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -265,7 +318,7 @@ static int module_exec(PyObject *module)
 static PyModuleDef_Slot module_slots[] = {{Py_mod_exec, module_exec}, {0, NULL}};
 
 static struct PyModuleDef datapath_module = {
-    PyModuleDef_HEAD_INIT, "s2npy._datapath", "Connection.send/recv_into per call in C (see _datapath.c).", 0,
+    PyModuleDef_HEAD_INIT, "s2npy._datapath", "Connection.send/recv_into per call, and its setup call, in C (see _datapath.c).", 0,
     module_methods, module_slots, NULL, NULL, NULL,
 };
 

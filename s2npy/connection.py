@@ -71,11 +71,21 @@ _BYTE_LENGTH = {bytes: len, bytearray: len, memoryview: operator.attrgetter("nby
 _orphan_errors = _callbacks.orphan_errors
 
 
+_UINTPTR = ffi.typeof("uintptr_t")
+_MAX_FD = 2**31 - 1  # a C int
+
+
 def _address(pointer: Any) -> int:
-    return int(ffi.cast("uintptr_t", pointer))
+    """A cffi pointer as an int (0 for NULL), for the C API module ``_datapath``."""
+    return int(ffi.cast(_UINTPTR, pointer))
 
 
-_datapath.bind(_address(ffi.addressof(lib, "s2npy_recv")), _address(ffi.addressof(lib, "s2n_send")))
+_datapath.bind(*(_address(ffi.addressof(lib, name)) for name in ("s2npy_recv", "s2n_send", "s2npy_connection_create")))
+_create_connection = _datapath.create_connection  # s2npy_connection_create with the GIL held: see _datapath.c
+_CONNECTION_POINTER = ffi.typeof("struct s2n_connection *")
+#: The verify-host callbacks a connection installs, by address (0 keeps s2n's own check).
+_PYTHON_VERIFY_HOST = _address(ffi.addressof(lib, "s2npy_verify_host_cb"))
+_ACCEPT_ANY_HOST = _address(ffi.addressof(lib, "s2npy_accept_any_host"))
 
 
 @functools.lru_cache(maxsize=256)
@@ -176,38 +186,39 @@ class Connection:
             raise UsageError("setting blinding", message=f"unknown blinding {blinding!r}",
                              hint="use 'self-service' (default) or 'built-in'")
         # Checked before this object counts as the config's user.
-        name = ffi.NULL if server_name is None else _server_name_bytes(server_name)
+        name = None if server_name is None else _server_name_bytes(server_name)
         self.config = config
         config._attach(self)
         self._handle = ffi.new_handle(self)
         self._blocked = ffi.new("s2n_blocked_status[2]")  # [0] negotiate, [1] send/recv/shutdown
         self._io_blocked = self._blocked + 1
-        self._recv_failed = ints = ffi.new("int[2]")  # [0] a recv burst's later failure, [1] the create step
+        self._recv_failed = ffi.new("int *")  # set when a recv burst's later record failed
         if trace is None:
             trace = _tracing_requested()
         if trace is not False:
             self._start_trace(trace)  # needs only the mode and config: decides whether s2n may own the fd
         # s2n's own I/O is set up by the create call: an fd, or a memory pipe's C end. Others
         # (and bad fds, which set_io reports) are set after it; -1 / NULL: none in the call.
-        fd, mem = -1, ffi.NULL
+        fd, mem = -1, 0
         if io is not None and self.trace is None:
             if type(io) is MemoryPipeEnd:
-                mem = io.native_end()
+                mem = _address(io.native_end())
             else:
                 fd = _native_fd(io)
-                fd = fd if fd is not None and fd >= 0 else -1
-        failed_step = ints + 1
-        # One C call: s2n_connection_new and the setup every connection needs (see build_s2n.py).
+                fd = fd if fd is not None and 0 <= fd <= _MAX_FD else -1
+        # One C call: s2n_connection_new (or a wiped one to reuse) and the setup every connection
+        # needs (build_s2n.py), made with the GIL held (see _datapath.c).
         self._c_mode = mode = _C_MODES[self.mode]
-        pointer = lib.s2npy_connection_create(config._idle.take(mode), mode, config.ptr, self._handle,
-                                              *self._verify_host_callback(config), BLINDING[blinding],
-                                              name, fd, mem, failed_step)
-        if pointer == ffi.NULL:
+        context = _address(self._handle)
+        address = _create_connection(_address(config._idle.take(mode)), mode, config._address, context,
+                                     *self._verify_host_callback(config, context), BLINDING[blinding],
+                                     name, fd, mem)
+        if address <= 0:
             self.closed = True  # nothing to free; the config is not in use by this object
-            step = failed_step[0]
+            step = -address
             check(-1, CREATE_STEPS[step] + (f" {server_name!r}" if step == 6 else ""),
                   hint="pass an open socket or file descriptor" if step == 7 else None)
-        self._ptr = pointer
+        self._ptr = pointer = ffi.cast(_CONNECTION_POINTER, address)
         self._unfreed.append(pointer)
         try:
             if prefer is not None or cert_auth is not None or policy is not None or alpn is not None \
@@ -215,7 +226,7 @@ class Connection:
                 self._apply_options(prefer, cert_auth, policy, alpn, session)
             if fd >= 0:  # s2n already reads it
                 self._io_object, self._fd = io, fd
-            elif mem != ffi.NULL:  # the pipe end reports its own I/O errors
+            elif mem:  # the pipe end reports its own I/O errors
                 self._io_object = self._io_binding = io
             elif io is not None:
                 self.set_io(io)
@@ -273,14 +284,17 @@ class Connection:
             s2n_error.operation = f"{s2n_error.operation} (in the {self._callback_where})"
         raise exc
 
-    def _verify_host_callback(self, config: Config) -> tuple[Any, Any]:
-        """The (callback, data) this connection needs for ``config``; a NULL callback keeps s2n's."""
+    def _verify_host_callback(self, config: Config, context: int) -> tuple[int, int]:
+        """The (callback, data) addresses this connection needs for ``config``; 0: s2n's own check.
+
+        ``context``: the address of this connection's handle (the Python callback's data).
+        """
         if config._verify_host is not None:
-            return lib.s2npy_verify_host_cb, self._handle
+            return _PYTHON_VERIFY_HOST, context
         if self.mode is Mode.SERVER:
             # A server validates a client certificate's chain, not its names (as ssl does).
-            return lib.s2npy_accept_any_host, ffi.NULL
-        return ffi.NULL, ffi.NULL
+            return _ACCEPT_ANY_HOST, 0
+        return 0, 0
 
     def _start_trace(self, trace: "bool | Tracer") -> None:
         """Trace this connection: ``trace`` is True (its own trace) or a Tracer collecting many."""
@@ -294,7 +308,7 @@ class Connection:
         """Use a socket, a file descriptor, a memory pipe end or a transport object for I/O."""
         pipe_end = io.native_end() if isinstance(io, MemoryPipeEnd) else None
         fd = _native_fd(io)
-        if fd is not None and fd < 0:
+        if fd is not None and not 0 <= fd <= _MAX_FD:
             raise UsageError("setting connection I/O", hint="pass an open socket or file descriptor",
                              message="the socket is closed" if isinstance(io, socket.socket)
                              else f"{fd} is not a file descriptor")
@@ -375,10 +389,11 @@ class Connection:
         config._attach(self)
         self._call(lib.s2n_connection_set_config(self.ptr, config.ptr), "switching config")
         self.config = config
-        callback, data = self._verify_host_callback(config)
-        if callback != ffi.NULL:
-            self._call(lib.s2n_connection_set_verify_host_callback(self.ptr, callback, data),
-                       "setting verify host callback")
+        callback, data = self._verify_host_callback(config, _address(self._handle))
+        if callback:
+            self._call(lib.s2n_connection_set_verify_host_callback(
+                self.ptr, ffi.cast("s2n_verify_host_fn", callback), ffi.cast("void *", data)),
+                "setting verify host callback")
 
     def set_session(self, session: bytes) -> None:
         """Client: resume the session saved from an earlier connection's ``session``."""

@@ -181,6 +181,8 @@ def test_closed_socket_or_negative_fd_is_refused(client_config):
     config = client_config()
     with pytest.raises(s2npy.UsageError, match="-1 is not a file descriptor"):
         s2npy.Connection(config, "client", io=-1)
+    with pytest.raises(s2npy.UsageError, match=f"{2**31} is not a file descriptor"):  # not a C int
+        s2npy.Connection(config, "client", io=2**31)
     with pytest.raises(s2npy.UsageError, match="server name"):
         s2npy.Connection(config, "client", server_name="")
     with pytest.raises(s2npy.S2NError, match="security policy"):
