@@ -387,3 +387,37 @@ def test_non_blocking_client_hello_callback_pauses_until_done(pki, client_config
     assert server.try_negotiate() is Blocked.NOT_BLOCKED
     client.close()
     server.close()
+
+
+def test_set_config_switches_trust_and_verify_host_before_the_handshake(server_config, client_config, pki):
+    """A client switched to another config verifies with that config's trust and host callback."""
+    names = []
+    server_end, client_end = s2npy.memory_pipe()
+    server = s2npy.Connection(server_config(), "server", io=server_end)
+    client = s2npy.Connection(s2npy.Config(trust=pki.other_ca.cert, system_trust=False), "client",
+                              io=client_end, server_name="localhost")
+    client.set_config(client_config(verify_host=lambda name: names.append(name) or name == "localhost"))
+    for _ in range(10):
+        done = [conn.try_negotiate() is s2npy.Blocked.NOT_BLOCKED for conn in (client, server)]
+        if all(done):
+            break
+    assert all(done) and names == ["localhost"]
+    with pytest.raises(s2npy.UsageError, match="this Config was closed"):
+        closed = client_config()
+        closed.close()
+        client.set_config(closed)
+    client.close(), server.close()
+
+
+def test_set_config_on_a_server_keeps_accepting_client_certificates(server_config, client_config):
+    """A server switched to a config requiring client certificates accepts the client's (no host check)."""
+    server_end, client_end = s2npy.memory_pipe()
+    server = s2npy.Connection(server_config(), "server", io=server_end)
+    server.set_config(server_config(cert_auth="required"))
+    client = s2npy.Connection(client_config(with_cert=True), "client", io=client_end, server_name="localhost")
+    for _ in range(10):
+        done = [conn.try_negotiate() is s2npy.Blocked.NOT_BLOCKED for conn in (client, server)]
+        if all(done):
+            break
+    assert all(done) and server.facts().client_cert_sent
+    client.close(), server.close()
