@@ -11,7 +11,7 @@
  * through this path (BENCHMARKS.md).
  *
  * The Connection (connection.py) owns everything a channel points at: the
- * s2n_connection, its blocked status and recv-failed flag, its burst reader and
+ * s2n_connection, its send and recv blocked statuses and recv-failed flag, its burst reader and
  * its call-guard list (Connection._in_calls, shared with negotiate and close).
  * close() detaches the channel before it gives the pointer up. A method returns
  * a count >= 0 only when the s2n call succeeded cleanly and the connection is
@@ -65,7 +65,7 @@ typedef struct {
     PyObject_HEAD
     void *conn;          /* NULL once detached */
     PyObject *in_calls;  /* the Connection's call-guard list */
-    int *blocked;        /* the Connection's send/recv s2n_blocked_status */
+    int *blocked;        /* the Connection's send and recv s2n_blocked_status, in that order */
     int *failed;         /* the Connection's recv-failed flag */
     void *reader;
     int reader_state;
@@ -143,7 +143,7 @@ static PyObject *channel_recv_into(PyObject *op, PyObject *const *args, Py_ssize
     }
     void *conn = self->conn; /* read after entering: close() cannot free it until we leave */
     Py_BEGIN_ALLOW_THREADS
-    result = burst_recv(conn, view.buf, size, self->reader, self->blocked, self->failed);
+    result = burst_recv(conn, view.buf, size, self->reader, self->blocked + 1, self->failed);
     error_number = errno;
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
@@ -244,7 +244,8 @@ static PyMethodDef channel_methods[] = {
 };
 
 static PyType_Slot channel_slots[] = {
-    {Py_tp_doc, "DataChannel(conn, in_calls, blocked, failed, ahead_min): addresses as ints; see the module"},
+    {Py_tp_doc, "DataChannel(conn, in_calls, blocked, failed, ahead_min): addresses as ints (blocked: the send and"
+                " recv statuses, in that order); see the module"},
     {Py_tp_methods, channel_methods},
     {Py_tp_init, channel_init},
     {Py_tp_new, PyType_GenericNew},

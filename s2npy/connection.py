@@ -190,8 +190,10 @@ class Connection:
         self.config = config
         config._attach(self)
         self._handle = ffi.new_handle(self)
-        self._blocked = ffi.new("s2n_blocked_status[2]")  # [0] negotiate, [1] send/recv/shutdown
-        self._io_blocked = self._blocked + 1
+        # Each s2n call sets its blocked status: one per direction, so that a thread receiving
+        # while another sends reads its own (and the C data path gets the send, recv pair).
+        self._blocked = ffi.new("s2n_blocked_status[3]")  # [0] negotiate, [1] send and shutdown, [2] recv
+        self._send_blocked, self._recv_blocked = self._blocked + 1, self._blocked + 2
         self._recv_failed = ffi.new("int *")  # set when a recv burst's later record failed
         if trace is None:
             trace = _tracing_requested()
@@ -573,7 +575,7 @@ class Connection:
         """One s2n_send of ``size`` bytes from ``data`` (bytes or a C pointer); raises its failure."""
         ptr = self._begin_call()
         try:
-            return self._io_result("send", lib.s2n_send(ptr, data, size, self._io_blocked))
+            return self._io_result("send", lib.s2n_send(ptr, data, size, self._send_blocked))
         finally:
             self._end_call()
 
@@ -615,7 +617,7 @@ class Connection:
                 reader = self._make_reader(size)
             ptr = self._begin_call()
             try:
-                return self._recv_result(_BURST_RECV(ptr, target, size, reader, self._io_blocked,
+                return self._recv_result(_BURST_RECV(ptr, target, size, reader, self._recv_blocked,
                                                      self._recv_failed))
             finally:
                 self._end_call()
@@ -638,7 +640,7 @@ class Connection:
             return None
         ptr = self._begin_call()
         try:
-            channel = _datapath.DataChannel(_address(ptr), self._in_calls, _address(self._io_blocked),
+            channel = _datapath.DataChannel(_address(ptr), self._in_calls, _address(self._send_blocked),
                                             _address(self._recv_failed), READ_AHEAD_MIN)
             if self._reader is not None:
                 channel.set_reader(_address(self._reader), self._read_ahead is not None)
@@ -710,7 +712,7 @@ class Connection:
 
     def _io_error(self, operation: str) -> S2NError:
         """The exception for the s2n data call that just failed (right after it, same thread)."""
-        blocked = Blocked(self._io_blocked[0])
+        blocked = Blocked((self._recv_blocked if operation == "recv" else self._send_blocked)[0])
         error = capture_error(operation, blocked=blocked, state_of=self._ptr)
         self._attach_transport_error(error)
         if not isinstance(error, BlockedError):
@@ -729,11 +731,11 @@ class Connection:
 
     def shutdown(self) -> None:
         """Send close_notify and wait for the peer's (a full TLS shutdown)."""
-        self._io_call("shutdown", lib.s2n_shutdown, self._io_blocked)
+        self._io_call("shutdown", lib.s2n_shutdown, self._send_blocked)
 
     def shutdown_send(self) -> None:
         """Send close_notify and stop sending; reading stays possible (half close)."""
-        self._io_call("shutdown_send", lib.s2n_shutdown_send, self._io_blocked)
+        self._io_call("shutdown_send", lib.s2n_shutdown_send, self._send_blocked)
 
     def close(self) -> None:
         """Free the s2n connection (the socket/transport is not closed). Idempotent.

@@ -257,3 +257,39 @@ def test_set_io_after_the_handshake_moves_the_data_path_to_the_new_io(server_con
     assert server._channel is not None and server._channel is not old_channel
     server.close(), client.close()
     server_sock.close(), client_sock.close()
+
+
+def test_a_receiver_and_a_sender_in_two_threads_each_see_their_own_blocked_status(pair):
+    """Non-blocking recv in one thread, send in another: recv always wants to read, send to write.
+
+    Each direction has its own s2n_blocked_status: with one shared slot, a send that
+    blocked on write (or went through) between a recv's failure and its error made
+    that recv report WantWriteError (or no blocked status at all).
+    """
+    server, client = pair
+    client._io_object.setblocking(False)
+    outcomes = {"recv": set(), "send": set()}
+    stop = time.monotonic() + 1.0
+
+    def receive() -> None:
+        while time.monotonic() < stop:
+            try:
+                client.recv(100)
+            except s2npy.S2NError as error:
+                outcomes["recv"].add(type(error).__name__)
+
+    def send() -> None:
+        while time.monotonic() < stop:
+            try:
+                client.send(b"x" * 4096)
+                outcomes["send"].add("sent")
+            except s2npy.S2NError as error:
+                outcomes["send"].add(type(error).__name__)
+
+    threads = [threading.Thread(target=receive), threading.Thread(target=send)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert outcomes["recv"] == {"WantReadError"}
+    assert outcomes["send"] == {"sent", "WantWriteError"}
