@@ -1,9 +1,12 @@
 """Recording a connection's trace: cheap capture now, parsing and formatting later.
 
-While the handshake runs, a :class:`ConnectionTrace` only appends tuples
-(timestamps, raw byte chunks, s2n's state names). Decoding TLS records and
-rendering happen when someone asks (``events()``, ``render_text()``, a
-failure diagnosis), so a traced handshake stays cheap.
+While the handshake runs, a :class:`ConnectionTrace` only keeps raw records:
+each negotiate call's times and s2n's state before and after it (read by the
+same C call), and the bytes on the wire (kept in C by a native tap until
+``chunks`` is read, or appended as tuples by the Python tap). Decoding them,
+parsing TLS records and rendering happen when someone asks (``calls``,
+``chunks``, ``events()``, ``render_text()``, a failure diagnosis), so a traced
+handshake stays cheap.
 
 Event kinds (the ``kind`` of each :class:`TraceEvent`; the JSON lines schema
 is documented in :mod:`s2npy.trace.render`):
