@@ -847,7 +847,7 @@ struct s2npy_tap {
     int io_errno;
     struct s2npy_fd_reader reader;    /* its fd (writes use it too); installed: the tap is the recv callback */
     struct s2npy_mem_end *mem;        /* a memory pipe end instead of the fd, or NULL */
-    size_t count, used;               /* chunks and data bytes not drained yet */
+    size_t count, used;               /* chunks and data bytes not taken yet (NativeTap.take) */
     struct s2npy_tap_chunk *chunks;
     uint8_t *data;
     size_t chunk_capacity, capacity;
