@@ -49,3 +49,11 @@ HAS_EVENTS: bool = BUILD_INFO["features"].get("events", False)
 HAS_FINGERPRINT: bool = BUILD_INFO["features"].get("fingerprint", False)
 
 ensure_init()
+
+
+_UINTPTR = ffi.typeof("uintptr_t")
+
+
+def address(pointer) -> int:
+    """A cffi pointer as an int (0 for NULL): how ``s2npy._datapath`` (C API, no cffi) takes pointers."""
+    return int(ffi.cast(_UINTPTR, pointer))

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from . import _callbacks
-from ._native import HAS_EVENTS, ffi, lib
+from ._native import HAS_EVENTS, address, ffi, lib
 from .enums import CertAuth
 from .pool import IdleConnections
 from .errors import ConfigError, ConfigInUseError, UsageError, check
@@ -117,7 +117,7 @@ class Config:
         pointer = lib.s2n_config_new()
         check(-1 if pointer == ffi.NULL else 0, "creating a config (s2n_config_new)")
         self._ptr = ffi.gc(pointer, lib.s2n_config_free)
-        self._address = int(ffi.cast("uintptr_t", pointer))  # for create_connection (see Connection)
+        self._address = address(pointer)  # for create_connection (see Connection)
         self._idle = IdleConnections(self._ptr, reuse_connections)
         self._handle = ffi.new_handle(self)
         self._frozen = False

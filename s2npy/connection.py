@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _callbacks, _datapath
-from ._native import c_string, ffi, lib
+from ._native import address as _address, c_string, ffi, lib
 from .config import Config, alpn_array
 from .enums import Blocked, CertAuth, Mode
 from .errors import BlockedError, S2NError, UsageError, blocked_error, capture_error, check
@@ -69,16 +69,7 @@ _NOT_CALLED = _datapath.NOT_CALLED
 #: Byte lengths sendall can read without exporting the buffer.
 _BYTE_LENGTH = {bytes: len, bytearray: len, memoryview: operator.attrgetter("nbytes")}
 _orphan_errors = _callbacks.orphan_errors
-
-
-_UINTPTR = ffi.typeof("uintptr_t")
 _MAX_FD = 2**31 - 1  # a C int
-
-
-def _address(pointer: Any) -> int:
-    """A cffi pointer as an int (0 for NULL), for the C API module ``_datapath``."""
-    return int(ffi.cast(_UINTPTR, pointer))
-
 
 _datapath.bind(*(_address(ffi.addressof(lib, name)) for name in ("s2npy_recv", "s2n_send", "s2npy_connection_create")))
 _create_connection = _datapath.create_connection  # s2npy_connection_create with the GIL held: see _datapath.c
