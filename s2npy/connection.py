@@ -755,6 +755,10 @@ class Connection:
             self._tap = None
         self._io_binding = None
         self._io_object = None
+        # s2n no longer calls back with this connection's context: the handle (which refers to
+        # this object, a reference cycle) goes, so a closed Connection is freed when dropped
+        # instead of waiting for the garbage collector.
+        self._handle = None
 
     def __enter__(self) -> "Connection":
         return self

@@ -6,10 +6,12 @@ original exception must reach the caller, chained, and the handshake must fail.
 
 from __future__ import annotations
 
+import gc
 import socket
 import ssl
 import subprocess
 import threading
+import weakref
 
 import pytest
 
@@ -156,6 +158,26 @@ def test_use_after_close_and_double_close(client_config):
     conn.close()
     with pytest.raises(s2npy.UsageError, match="closed"):
         conn.send(b"x")
+
+
+@pytest.mark.parametrize("trace", [False, True])
+def test_a_closed_connection_goes_when_dropped_without_the_garbage_collector(server_config, client_config, trace):
+    """close() lets go of the handle s2n called back with (it refers to the connection: a cycle)."""
+    server_end, client_end = s2npy.memory_pipe()
+    server = s2npy.Connection(server_config(), "server", io=server_end, trace=trace)
+    client = s2npy.Connection(client_config(), "client", io=client_end, server_name="localhost", trace=trace)
+    while Blocked.NOT_BLOCKED not in (client.try_negotiate(), server.try_negotiate()):
+        pass
+    assert client.negotiate().protocol == server.negotiate().protocol == "TLSv1.3"
+    gc.disable()
+    try:
+        gone = [weakref.ref(server), weakref.ref(client)]
+        server.close()
+        client.close()
+        del server, client
+        assert [ref() for ref in gone] == [None, None]
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("name, error", [("", s2npy.UsageError), (b"localhost", s2npy.UsageError),

@@ -31,6 +31,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -116,7 +117,8 @@ class ConnectionTrace:
         self.origin = clock() if origin is None else origin
         #: Wall-clock time (``time.time()``) of ``t == 0``, for pcap timestamps and log readers.
         self.wall_origin = time.time() - (clock() - self.origin)
-        self._connection = connection
+        # Weak: the connection holds its trace, and a Tracer holds every trace it made.
+        self._connection = weakref.ref(connection)
         #: The config's security policy name (diagnosis quotes it when nothing was shared).
         self.policy: str | None = connection.config.policy
         self._chunks: list[tuple[float, str, bytes]] = []
@@ -137,6 +139,11 @@ class ConnectionTrace:
 
     # --- capture (called by Connection, keep cheap) ---------------------------------------
 
+    def _open_connection(self) -> "Connection | None":
+        """The traced connection while it is alive and open, else None."""
+        connection = self._connection()
+        return connection if connection is not None and connection._ptr is not None else None
+
     def now(self) -> float:
         """Seconds since this trace's origin (shared by the traces of one Tracer)."""
         return self.clock() - self.origin
@@ -147,7 +154,7 @@ class ConnectionTrace:
         ``negotiate_once(progress)`` makes the call and fills ``progress``, a
         ``struct s2npy_progress[2]``, with s2n's state before and after it.
         """
-        self._connection.ptr  # noqa: B018 - a closed connection raises here, before anything is recorded
+        self._connection().ptr  # noqa: B018 - a closed connection raises here, before anything is recorded
         progress = ffi.new("struct s2npy_progress[2]")
         start = self.now()
         blocked = None
@@ -235,10 +242,11 @@ class ConnectionTrace:
         read once the handshake ends (only for traced connections: untraced ones
         pay nothing). Its time is when the client's first bytes arrived.
         """
-        if self.side != "server" or self.client_hello is not None or self._connection._ptr is None:
+        connection = self._open_connection()
+        if self.side != "server" or self.client_hello is not None or connection is None:
             return
         try:
-            self.client_hello = ClientHello.from_connection(self._connection)
+            self.client_hello = ClientHello.from_connection(connection)
         except S2NError:
             return  # no ClientHello was received (e.g. the peer spoke plaintext HTTP)
 
@@ -259,8 +267,9 @@ class ConnectionTrace:
     def on_error(self, error: "S2NError") -> None:
         """The handshake failed: keep the error and what had been negotiated so far."""
         self.error, self.finished_t = error, self.now()
-        if self._connection._ptr is not None:
-            self.facts = read_facts(self._connection._ptr, chain=[])  # clears s2n_errno itself
+        connection = self._open_connection()
+        if connection is not None:
+            self.facts = read_facts(connection._ptr, chain=[])  # clears s2n_errno itself
         self._capture_client_hello()
 
     def log_failure(self) -> None:
