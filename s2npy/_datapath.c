@@ -1,5 +1,6 @@
 /* s2npy._datapath: Connection.send and recv_into per call, without cffi in the way,
- * and the connection setup call made with the GIL held (create_connection, below).
+ * the connection setup call made with the GIL held (create_connection, below) and
+ * an untraced negotiate step with its call guard (negotiate, below).
  *
  * Why a second extension module: in bulk transfers the cost per call decides
  * the throughput, and through cffi a recv_into pays ffi.from_buffer (~0.45 us
@@ -44,10 +45,14 @@ typedef ssize_t send_fn(void *conn, const void *buf, ssize_t size, int *blocked)
  * *failed_step set (s2n_errno left for the caller). */
 typedef void *create_fn(void *reuse, int mode, void *config, void *context, void *verify_host, void *verify_data,
                         int blinding, const char *server_name, int fd, void *mem, int *failed_step);
+/* s2npy_negotiate (build_s2n.py): 0 done, 1 blocked, -1 failed; facts filled on completion if not NULL. */
+typedef int negotiate_fn(void *conn, int *blocked, void *facts, void *progress);
 
 static recv_fn *burst_recv;
 static send_fn *s2n_send_fn;
 static create_fn *connection_create;
+static negotiate_fn *s2npy_negotiate_fn;
+static PyObject *c_address_name; /* "_c_address": a Connection's s2n_connection address, 0 once closed */
 
 /* Where the reader for recv bursts stands: set by the Connection's reader setup. */
 enum reader_state {
@@ -96,10 +101,11 @@ static int enter(DataChannel *self)
     return PyList_Append(self->in_calls, Py_None);
 }
 
-static int leave(DataChannel *self)
+/* Leave a call guard: pop one entry of the Connection's in_calls list (Connection._end_call's pop). */
+static int leave(PyObject *in_calls)
 {
-    Py_ssize_t size = PyList_Size(self->in_calls);
-    return size > 0 ? PyList_SetSlice(self->in_calls, size - 1, size, NULL) : 0;
+    Py_ssize_t size = PyList_Size(in_calls);
+    return size > 0 ? PyList_SetSlice(in_calls, size - 1, size, NULL) : 0;
 }
 
 /* After the s2n call, GIL held: a clean count leaves the guard; anything else stays in it for Python. */
@@ -107,7 +113,7 @@ static PyObject *finish(DataChannel *self, struct outcome *outcome, Py_ssize_t r
                         int clean)
 {
     if (clean && self->conn != NULL) {
-        if (leave(self) < 0) return NULL;
+        if (leave(self->in_calls) < 0) return NULL;
         return PyLong_FromSsize_t(result);
     }
     outcome->result = result;
@@ -282,26 +288,89 @@ static PyObject *create_connection(PyObject *Py_UNUSED(module), PyObject *const 
     return conn != NULL ? PyLong_FromVoidPtr(conn) : PyLong_FromLong(-failed_step);
 }
 
+/* The connection's s2n_connection address (Connection._c_address), or NULL: closed, or an
+ * exception set. Read inside the call guard, as _begin_call reads the pointer. */
+static void *connection_address(PyObject *connection)
+{
+    PyObject *address = PyObject_GetAttr(connection, c_address_name);
+    if (address == NULL) return NULL;
+    void *conn = address_of(address);
+    Py_DECREF(address);
+    return conn;
+}
+
+/* negotiate(connection, in_calls, blocked, facts): one s2npy_negotiate call for an untraced
+ * Connection, with its call guard (the in_calls list) entered and left here, as the
+ * DataChannel methods do. `blocked` and `facts` are addresses (facts 0: not wanted).
+ * Returns, with the guard left, the s2n_blocked_status: 0 (S2N_NOT_BLOCKED) when the handshake
+ * is done, else what it waits for; NOT_CALLED if the connection was closed (nothing called, no
+ * guard); otherwise (a failure, or a close meanwhile) the tuple (result, errno, connection
+ * address) with the guard still entered, for Python to handle and leave.
+ * Why in C: after a handshake step caches are cold, and there the Python call guard, the cffi
+ * call and the result checks cost ~2 us a call (in-memory handshakes, BENCHMARKS.md). */
+static PyObject *negotiate(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "negotiate(connection, in_calls: list, blocked, facts)");
+        return NULL;
+    }
+    if (s2npy_negotiate_fn == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "s2npy._datapath.bind() was not called");
+        return NULL;
+    }
+    int *blocked = address_of(args[2]);
+    void *facts = address_of(args[3]);
+    if (PyErr_Occurred() || PyList_Append(args[1], Py_None) < 0) return NULL;
+    void *conn = connection_address(args[0]);
+    if (conn == NULL) {
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        leave(args[1]);
+        PyErr_Restore(type, value, traceback);
+        return PyErr_Occurred() ? NULL : PyLong_FromLong(NOT_CALLED);
+    }
+    int result, error_number;
+    Py_BEGIN_ALLOW_THREADS
+    result = s2npy_negotiate_fn(conn, blocked, facts, NULL);
+    error_number = errno;
+    Py_END_ALLOW_THREADS
+    if (result == 0 || (result == 1 && *blocked > 0)) {
+        void *still = connection_address(args[0]);
+        if (still != NULL) {
+            if (leave(args[1]) < 0) return NULL;
+            return PyLong_FromLong(result == 0 ? 0 : *blocked);
+        }
+        if (PyErr_Occurred()) PyErr_Clear(); /* Python's path reads the closed state itself */
+    }
+    return Py_BuildValue("(iiN)", result, error_number, PyLong_FromVoidPtr(conn));
+}
+
 static PyObject *bind(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    PyObject *recv_address, *send_address, *create_address;
-    if (!PyArg_ParseTuple(args, "OOO", &recv_address, &send_address, &create_address)) return NULL;
+    PyObject *recv_address, *send_address, *create_address, *negotiate_address;
+    if (!PyArg_ParseTuple(args, "OOOO", &recv_address, &send_address, &create_address, &negotiate_address))
+        return NULL;
     recv_fn *recv = (recv_fn *) address_of(recv_address);
     send_fn *send = (send_fn *) address_of(send_address);
     create_fn *create = (create_fn *) address_of(create_address);
+    negotiate_fn *negotiate_call = (negotiate_fn *) address_of(negotiate_address);
     if (PyErr_Occurred()) return NULL;
     burst_recv = recv;
     s2n_send_fn = send;
     connection_create = create;
+    s2npy_negotiate_fn = negotiate_call;
     Py_RETURN_NONE;
 }
 
 static PyMethodDef module_methods[] = {
     {"bind", bind, METH_VARARGS,
-     "bind(s2npy_recv, s2n_send, s2npy_connection_create addresses): once, before any other use"},
+     "bind(s2npy_recv, s2n_send, s2npy_connection_create, s2npy_negotiate addresses): once, before any other use"},
     {"create_connection", (PyCFunction) (void (*)(void)) create_connection, METH_FASTCALL,
      "create_connection(reuse, mode, config, context, verify_host, verify_data, blinding, server_name, fd, mem)"
      ": s2npy_connection_create with the GIL held; the address, or minus the failed step"},
+    {"negotiate", (PyCFunction) (void (*)(void)) negotiate, METH_FASTCALL,
+     "negotiate(connection, in_calls, blocked, facts) -> the blocked status (0: done), NOT_CALLED, or (result, errno, address)"
+     " still in the call guard"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -312,6 +381,7 @@ static int module_exec(PyObject *module)
         Py_XDECREF(type);
         return -1;
     }
+    if (c_address_name == NULL && (c_address_name = PyUnicode_InternFromString("_c_address")) == NULL) return -1;
     if (PyModule_AddIntConstant(module, "NOT_CALLED", NOT_CALLED) < 0) return -1;
     return PyModule_AddIntConstant(module, "CALLED", CALLED);
 }

@@ -66,13 +66,16 @@ _BURST_RECV = lib.s2npy_recv
 _MODES = {"client": Mode.CLIENT, "server": Mode.SERVER, Mode.CLIENT: Mode.CLIENT, Mode.SERVER: Mode.SERVER}
 _C_MODES = {Mode.CLIENT: lib.S2N_CLIENT, Mode.SERVER: lib.S2N_SERVER}
 _NOT_CALLED = _datapath.NOT_CALLED
+_BLOCKED = tuple(Blocked)  # indexed by s2n_blocked_status
 #: Byte lengths sendall can read without exporting the buffer.
 _BYTE_LENGTH = {bytes: len, bytearray: len, memoryview: operator.attrgetter("nbytes")}
 _orphan_errors = _callbacks.orphan_errors
 _MAX_FD = 2**31 - 1  # a C int
 
-_datapath.bind(*(_address(ffi.addressof(lib, name)) for name in ("s2npy_recv", "s2n_send", "s2npy_connection_create")))
+_datapath.bind(*(_address(ffi.addressof(lib, name))
+                 for name in ("s2npy_recv", "s2n_send", "s2npy_connection_create", "s2npy_negotiate")))
 _create_connection = _datapath.create_connection  # s2npy_connection_create with the GIL held: see _datapath.c
+_c_negotiate = _datapath.negotiate  # an untraced negotiate step, its call guard included: see _datapath.c
 _CONNECTION_POINTER = ffi.typeof("struct s2n_connection *")
 #: The verify-host callbacks a connection installs, by address (0 keeps s2n's own check).
 _PYTHON_VERIFY_HOST = _address(ffi.addressof(lib, "s2npy_verify_host_cb"))
@@ -135,6 +138,7 @@ class Connection:
     # Per-connection state starts as these class-level values (each is replaced, never mutated):
     # every Connection() saves setting them one by one.
     _ptr = None
+    _c_address = 0  # _ptr as an int, for s2npy._datapath.negotiate; 0 once closed
     _peer_chain: "weakref.ref[PeerCertChain] | None" = None  # the facts' shared lazy chain view
     closed = False
     _callback_error: BaseException | None = None
@@ -185,6 +189,7 @@ class Connection:
         # while another sends reads its own (and the C data path gets the send, recv pair).
         self._blocked = ffi.new("s2n_blocked_status[3]")  # [0] negotiate, [1] send and shutdown, [2] recv
         self._send_blocked, self._recv_blocked = self._blocked + 1, self._blocked + 2
+        self._blocked_address = _address(self._blocked)
         self._recv_failed = ffi.new("int *")  # set when a recv burst's later record failed
         if trace is None:
             trace = _tracing_requested()
@@ -212,6 +217,7 @@ class Connection:
             check(-1, CREATE_STEPS[step] + (f" {server_name!r}" if step == 6 else ""),
                   hint="pass an open socket or file descriptor" if step == 7 else None)
         self._ptr = pointer = ffi.cast(_CONNECTION_POINTER, address)
+        self._c_address = address
         self._unfreed.append(pointer)
         try:
             if prefer is not None or cert_auth is not None or policy is not None or alpn is not None \
@@ -408,29 +414,52 @@ class Connection:
     def try_negotiate(self) -> Blocked:
         """Run the handshake as far as the I/O allows; ``NOT_BLOCKED`` means done."""
         if self.trace is None:
-            return self._negotiate_once()
-        return self.trace.traced_negotiate(lambda progress: self._negotiate_once(progress=progress))
+            return self._negotiate_once(0)
+        return self.trace.traced_negotiate(lambda progress: self._traced_negotiate_once(ffi.NULL, progress))
 
-    def _negotiate_once(self, facts_out=ffi.NULL, progress=ffi.NULL) -> Blocked:
-        """One s2n_negotiate call; on completion it also fills ``facts_out`` (if given).
-
-        ``progress``: a trace's ``struct s2npy_progress[2]``, s2n's state before and after.
-        """
-        ptr = self._begin_call()
-        try:
-            result = lib.s2npy_negotiate(ptr, self._blocked, facts_out, progress)  # 0 done, 1 blocked, -1 failed
-            if result == 0:
-                self._raise_callback_error(None)
+    def _negotiate_once(self, facts_address: int) -> Blocked:
+        """One untraced s2n_negotiate call, made by ``s2npy._datapath.negotiate`` (call guard
+        included); on completion it also fills the facts struct at ``facts_address`` (0: none)."""
+        outcome = _c_negotiate(self, self._in_calls, self._blocked_address, facts_address)
+        if type(outcome) is int:  # the guard is left: the blocked status (NOT_BLOCKED: done), or closed
+            if outcome > 0 and self._callback_error is None:
+                return _BLOCKED[outcome]
+            if outcome == 0 and self._callback_error is None and _orphan_errors.error is None:
                 self._handshake_done = True
                 return Blocked.NOT_BLOCKED
-            blocked = Blocked.of(self._blocked[0])
-            if result == 1 and self._callback_error is None:
-                return blocked
-            # Blocked, but one of our callbacks failed meanwhile (it is raised, chained to this), or failed.
-            self._fail_handshake(blocked_error("handshake", blocked) if result == 1 else
-                                 capture_error("handshake", blocked=blocked, state_of=ptr))
+            if outcome == _NOT_CALLED:
+                return self.ptr  # raises: the connection is closed
+            return self._negotiate_outcome(min(outcome, 1), None)  # a callback failed meanwhile: raised
+        result, ffi.errno, address = outcome  # still inside the guard: errno is what capture_error reads
+        try:
+            return self._negotiate_outcome(result, ffi.cast(_CONNECTION_POINTER, address))
         finally:
             self._end_call()
+
+    def _traced_negotiate_once(self, facts_out, progress) -> Blocked:
+        """One s2n_negotiate call through cffi, recording s2n's state before and after in
+        ``progress`` (a trace's ``struct s2npy_progress[2]``); fills ``facts_out`` on completion."""
+        ptr = self._begin_call()
+        try:
+            return self._negotiate_outcome(lib.s2npy_negotiate(ptr, self._blocked, facts_out, progress), ptr)
+        finally:
+            self._end_call()
+
+    def _negotiate_outcome(self, result: int, ptr) -> Blocked:
+        """What a negotiate call's result (0 done, 1 blocked, -1 failed) means, raised if it failed.
+
+        ``ptr``: the connection while still inside the call guard (a failure reads its state), else None.
+        """
+        if result == 0:
+            self._raise_callback_error(None)
+            self._handshake_done = True
+            return Blocked.NOT_BLOCKED
+        blocked = Blocked.of(self._blocked[0])
+        if result == 1 and self._callback_error is None:
+            return blocked
+        # Blocked, but one of our callbacks failed meanwhile (it is raised, chained to this), or failed.
+        self._fail_handshake(blocked_error("handshake", blocked) if result == 1 else
+                             capture_error("handshake", blocked=blocked, state_of=ptr))
 
     def _begin_call(self):
         """Enter an s2n call that may block; returns the pointer, valid until ``_end_call``.
@@ -497,9 +526,9 @@ class Connection:
         """
         raw = ffi.new("struct s2npy_facts *")  # filled by the call that completes: one crossing, not two
         if self.trace is None:
-            blocked = self._negotiate_once(raw)
+            blocked = self._negotiate_once(_address(raw))
         else:
-            blocked = self.trace.traced_negotiate(lambda progress: self._negotiate_once(raw, progress))
+            blocked = self.trace.traced_negotiate(lambda progress: self._traced_negotiate_once(raw, progress))
         if blocked is not Blocked.NOT_BLOCKED:
             raise blocked_error("handshake", blocked)
         chain = self._lazy_peer_chain(self._ptr)
@@ -742,6 +771,7 @@ class Connection:
                 self._keep_chains()
         finally:
             self._ptr = None
+            self._c_address = 0
             self.closed = True
             if self._channel is not None:
                 self._channel.detach()
