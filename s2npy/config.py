@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -121,7 +120,11 @@ class Config:
         self._idle = IdleConnections(self._ptr, reuse_connections)
         self._handle = ffi.new_handle(self)
         self._frozen = False
-        self._users: weakref.WeakSet = weakref.WeakSet()
+        # One entry per connection whose s2n connection points at this config (list append/pop
+        # are atomic): close() refuses while any is left. Counted until the s2n connection is
+        # given back, not only until Connection.close(), which may leave the free to a call
+        # still running in another thread.
+        self._users: list[None] = []
         self._recipe: list[tuple[str, tuple, dict]] = []
         self._chains: list[CertificateChain] = []
         self.cert_auth: CertAuth | None = None
@@ -176,11 +179,16 @@ class Config:
         """True once a connection has used this Config; setters then raise."""
         return self._frozen
 
-    def _attach(self, connection: "Connection") -> None:
+    def _attach(self) -> None:
+        """A connection starts using this config (it is frozen from now on)."""
         if self._ptr is None:
             raise UsageError("creating a connection", message="this Config was closed")
         self._frozen = True
-        self._users.add(connection)
+        self._users.append(None)
+
+    def _detach(self) -> None:
+        """A connection stopped using this config (its s2n connection was given back or switched)."""
+        self._users.pop()
 
     def copy(self) -> "Config":
         """A new, unfrozen Config with every setting of this one replayed."""
@@ -202,7 +210,7 @@ class Config:
         """Free the s2n config now. Raises if a live connection still uses it."""
         if self._ptr is None:
             return
-        if any(not user.closed for user in self._users):
+        if self._users:
             raise UsageError("closing a config", message="connections still use this Config",
                              hint="close those connections first")
         self._idle.clear()  # they point at the s2n config

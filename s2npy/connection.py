@@ -180,10 +180,8 @@ class Connection:
         if blinding not in BLINDING:
             raise UsageError("setting blinding", message=f"unknown blinding {blinding!r}",
                              hint="use 'self-service' (default) or 'built-in'")
-        # Checked before this object counts as the config's user.
         name = None if server_name is None else _server_name_bytes(server_name)
         self.config = config
-        config._attach(self)
         self._handle = ffi.new_handle(self)
         # Each s2n call sets its blocked status: one per direction, so that a thread receiving
         # while another sends reads its own (and the C data path gets the send, recv pair).
@@ -208,11 +206,17 @@ class Connection:
         # needs (build_s2n.py), made with the GIL held (see _datapath.c).
         self._c_mode = mode = _C_MODES[self.mode]
         context = _address(self._handle)
-        address = _create_connection(_address(config._idle.take(mode)), mode, config._address, context,
-                                     *self._verify_host_callback(config, context), BLINDING[blinding],
-                                     name, fd, mem)
+        verify_host = self._verify_host_callback(config, context)
+        config._attach()  # the config counts this connection from here until _release
+        try:
+            address = _create_connection(_address(config._idle.take(mode)), mode, config._address, context,
+                                         *verify_host, BLINDING[blinding], name, fd, mem)
+        except BaseException:
+            config._detach()
+            raise
         if address <= 0:
-            self.closed = True  # nothing to free; the config is not in use by this object
+            config._detach()
+            self.closed = True  # nothing to free
             step = -address
             check(-1, CREATE_STEPS[step] + (f" {server_name!r}" if step == 6 else ""),
                   hint="pass an open socket or file descriptor" if step == 7 else None)
@@ -385,8 +389,13 @@ class Connection:
         """Switch to another Config (allowed until the handshake passed the ClientHello)."""
         if not isinstance(config, Config):
             raise UsageError("switching config", message=f"config must be an s2npy.Config, not {type(config).__name__}")
-        config._attach(self)
-        self._call(lib.s2n_connection_set_config(self.ptr, config.ptr), "switching config")
+        config._attach()
+        try:
+            self._call(lib.s2n_connection_set_config(self.ptr, config.ptr), "switching config")
+        except BaseException:
+            config._detach()
+            raise
+        self.config._detach()
         self.config = config
         callback, data = self._verify_host_callback(config, _address(self._handle))
         if callback:
@@ -779,6 +788,7 @@ class Connection:
 
     def _release(self, pointer) -> None:
         self.config._idle.give(pointer, self._c_mode)  # wiped for the config's next connection, or freed
+        self.config._detach()
         if self._tap is not None:
             self.trace.release_tap()
             self._tap.close()

@@ -125,6 +125,24 @@ def test_close_refuses_while_connections_live(server_config):
         s2npy.Connection(config, "server")
 
 
+def test_a_connection_that_failed_to_start_leaves_its_config_free_to_close(client_config):
+    config = client_config()
+    with pytest.raises(s2npy.S2NError, match="server name"):
+        s2npy.Connection(config, "client", server_name=".".join(["a" * 63] * 5))  # s2n refuses > 255 bytes
+    config.close()
+
+
+def test_a_connection_switched_to_another_config_no_longer_holds_the_first(client_config):
+    first, second = client_config(), client_config()
+    connection = s2npy.Connection(first, "client")
+    connection.set_config(second)
+    first.close()  # its s2n config is no longer used by the connection
+    with pytest.raises(s2npy.UsageError, match="connections still use"):
+        second.close()
+    connection.close()
+    second.close()
+
+
 def test_key_log_file_only_when_asked_and_private(server_config, client_config, tmp_path, monkeypatch):
     monkeypatch.delenv("SSLKEYLOGFILE", raising=False)
     path = tmp_path / "keys.log"

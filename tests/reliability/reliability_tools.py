@@ -292,8 +292,12 @@ class GatedTransport:
         return len(data)
 
 
-def close_during_negotiate(server_config: s2npy.Config, data: bytes) -> BaseException | None:
-    """close() a connection while another thread is inside its s2n_negotiate; return that thread's outcome."""
+def close_during_negotiate(server_config: s2npy.Config, data: bytes,
+                           while_parked: Callable[[], None] = lambda: None) -> BaseException | None:
+    """close() a connection while another thread is inside its s2n_negotiate; return that thread's outcome.
+
+    ``while_parked()`` runs after the close, while that thread is still inside s2n.
+    """
     transport = GatedTransport(data)
     connection = Connection(server_config, "server", io=transport, trace=False)
     outcome: list = []
@@ -310,7 +314,10 @@ def close_during_negotiate(server_config: s2npy.Config, data: bytes) -> BaseExce
     assert transport.entered.wait(10), "the negotiating thread never reached the transport"
     connection.close()  # the other thread is inside s2n_negotiate right now
     assert connection.closed
-    transport.proceed.set()
+    try:
+        while_parked()
+    finally:
+        transport.proceed.set()
     thread.join(10)
     assert not thread.is_alive(), "negotiate hung after a concurrent close"
     assert not connection._unfreed, "the connection was never freed"

@@ -69,6 +69,22 @@ def test_close_from_another_thread_during_negotiate(configs):
         assert isinstance(close_during_negotiate(configs[0], data), S2NError)
 
 
+def test_a_config_stays_open_until_a_call_on_its_closed_connection_returns(configs):
+    """close() while another thread is inside s2n_negotiate leaves the free to that call; until
+    then the s2n connection still points at the config, so the config refuses to close."""
+    server_config = configs[0]
+    refused = []
+
+    def close_config() -> None:
+        with pytest.raises(UsageError, match="connections still use"):
+            server_config.close()
+        refused.append(True)
+
+    assert isinstance(close_during_negotiate(server_config, b"", while_parked=close_config), S2NError)
+    assert refused
+    server_config.close()
+
+
 SETTERS = {
     "add_certificate": lambda c, pki: c.add_certificate(pki.server.cert, pki.server.key),
     "add_trust": lambda c, pki: c.add_trust(pki.ca.cert),
