@@ -14,6 +14,10 @@ alternating, each round in fresh processes:
   threads could reach in this harness. For bulk, ``Connection`` goes below
   that floor: its send/recv_into are one call into ``s2npy._datapath`` (C
   API: no cffi buffer export), so there it measures above 1.0x of raw;
+- ``raw-gil`` (handshake only): ``raw``, but the set-up is the one call
+  ``Connection`` makes with the GIL held (``s2npy._datapath.create_connection``)
+  instead of one cffi call per setting, each of which hands the GIL to the
+  other thread: the floor of a binding whose connections cost no Python at all;
 - ``raw+16us`` (handshake only): ``raw`` plus 16 us of busy Python per side
   after each handshake: what each microsecond of per-connection Python costs
   once the two threads serialise on the GIL.
@@ -35,14 +39,15 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-VARIANTS = {"handshake": ("connection", "raw", "raw+16us"), "bulk": ("connection", "raw")}
+VARIANTS = {"handshake": ("connection", "raw", "raw-gil", "raw+16us"), "bulk": ("connection", "raw")}
 
 
-def raw_contestant(opts: dict[str, str], busy_seconds: float):
+def raw_contestant(opts: dict[str, str], busy_seconds: float, gil_held_setup: bool = False):
     """A py_bench contestant making the s2n calls directly (the Config objects only own the configs)."""
     import py_bench
     from s2npy import ffi, lib
-    from s2npy.connection import READ_AHEAD_SIZE
+    from s2npy._native import address
+    from s2npy.connection import _ACCEPT_ANY_HOST, _CONNECTION_POINTER, READ_AHEAD_SIZE, _create_connection
 
     configs = py_bench.S2npyContestant(opts)
 
@@ -53,14 +58,29 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float):
 
     idle: dict[int, list] = {lib.S2N_SERVER: [], lib.S2N_CLIENT: []}  # wiped for reuse, as Config keeps them
 
-    def negotiated(config, mode: int, sock, prefer=None):
-        blocked = ffi.new("s2n_blocked_status *")
+    def set_up(config, mode: int, sock):
+        """A connection set up as Connection's create call does: one cffi call per setting."""
         conn = idle[mode].pop() if idle[mode] else lib.s2n_connection_new(mode)
         lib.s2n_connection_set_config(conn, config.ptr)
         lib.s2n_connection_set_blinding(conn, lib.S2N_SELF_SERVICE_BLINDING)
         if mode == lib.S2N_CLIENT:
             lib.s2n_set_server_name(conn, b"localhost")
         lib.s2n_connection_set_fd(conn, sock.fileno())
+        return conn
+
+    def set_up_gil_held(config, mode: int, sock):
+        """The same settings in Connection's one create call, made with the GIL held."""
+        reuse = address(idle[mode].pop()) if idle[mode] else 0
+        server = mode == lib.S2N_SERVER
+        made = _create_connection(reuse, mode, address(config.ptr), 0, _ACCEPT_ANY_HOST if server else 0, 0,
+                                  lib.S2N_SELF_SERVICE_BLINDING, None if server else b"localhost", sock.fileno(), 0)
+        if made <= 0:
+            raise RuntimeError(f"raw set-up failed at step {-made}")
+        return ffi.cast(_CONNECTION_POINTER, made)
+
+    def negotiated(config, mode: int, sock, prefer=None):
+        blocked = ffi.new("s2n_blocked_status *")
+        conn = (set_up_gil_held if gil_held_setup else set_up)(config, mode, sock)
         if prefer == "throughput":
             lib.s2n_connection_prefer_throughput(conn)
         if lib.s2n_negotiate(conn, blocked) != lib.S2N_SUCCESS:
@@ -126,7 +146,7 @@ def child(workload: str, variant: str, seconds: float) -> None:
     if variant == "connection":
         contestant = py_bench.S2npyContestant(opts)
     else:
-        contestant = raw_contestant(opts, 16e-6 if variant == "raw+16us" else 0.0)
+        contestant = raw_contestant(opts, 16e-6 if variant == "raw+16us" else 0.0, gil_held_setup=variant == "raw-gil")
     run_workload = py_bench.run_bulk if workload == "bulk" else py_bench.run_handshake
     print(run_workload(contestant, opts)["value"])
 

@@ -32,7 +32,7 @@ def test_smoke_run_produces_every_row(tmp_path):
 
 
 @pytest.mark.parametrize("workload, variants, unit", [
-    ("handshake", {"connection", "raw", "raw+16us"}, "hs_per_s"),
+    ("handshake", {"connection", "raw", "raw-gil", "raw+16us"}, "hs_per_s"),
     ("bulk", {"connection", "raw"}, "mb_per_s"),
 ])
 def test_binding_floor_diagnostic_runs(workload, variants, unit):
