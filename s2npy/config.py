@@ -207,7 +207,12 @@ class Config:
         return self._ptr
 
     def close(self) -> None:
-        """Free the s2n config now. Raises if a live connection still uses it."""
+        """Free the s2n config now.
+
+        Raises UsageError while a connection still uses it: one not closed, or one closed while
+        another thread's call on it is still running (its s2n connection is freed when that call
+        returns). A connection switched away by ``set_config`` no longer counts.
+        """
         if self._ptr is None:
             return
         if self._users:
