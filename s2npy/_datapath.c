@@ -96,9 +96,19 @@ static int int_argument(PyObject *number, int *out)
     return 0;
 }
 
-static int enter(DataChannel *self)
+/* 0 once bind() gave the s2n functions, else -1 with RuntimeError set. */
+static int require_bound(void)
 {
-    return PyList_Append(self->in_calls, Py_None);
+    if (burst_recv != NULL && s2n_send_fn != NULL && connection_create != NULL && s2npy_negotiate_fn != NULL)
+        return 0;
+    PyErr_SetString(PyExc_RuntimeError, "s2npy._datapath.bind() was not called");
+    return -1;
+}
+
+/* Enter a call guard: push one entry on the Connection's in_calls list (Connection._begin_call's append). */
+static int enter(PyObject *in_calls)
+{
+    return PyList_Append(in_calls, Py_None);
 }
 
 /* Leave a call guard: pop one entry of the Connection's in_calls list (Connection._end_call's pop). */
@@ -142,7 +152,7 @@ static PyObject *channel_recv_into(PyObject *op, PyObject *const *args, Py_ssize
     }
     Py_ssize_t size = nbytes ? nbytes : view.len;
     if (size < 0 || size > view.len || (self->reader_state == READER_SMALL && size >= self->ahead_min)
-            || enter(self) < 0) {
+            || enter(self->in_calls) < 0) {
         PyErr_Clear();
         PyBuffer_Release(&view);
         return PyLong_FromLong(NOT_CALLED);
@@ -167,7 +177,7 @@ static PyObject *channel_send(PyObject *op, PyObject *data)
         PyErr_Clear();
         return PyLong_FromLong(NOT_CALLED);
     }
-    if (enter(self) < 0) {
+    if (enter(self->in_calls) < 0) {
         PyErr_Clear();
         PyBuffer_Release(&view);
         return PyLong_FromLong(NOT_CALLED);
@@ -213,10 +223,7 @@ static int channel_init(PyObject *op, PyObject *args, PyObject *Py_UNUSED(kwargs
     PyObject *conn, *in_calls, *blocked, *failed;
     Py_ssize_t ahead_min;
     if (!PyArg_ParseTuple(args, "OO!OOn", &conn, &PyList_Type, &in_calls, &blocked, &failed, &ahead_min)) return -1;
-    if (burst_recv == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "s2npy._datapath.bind() was not called");
-        return -1;
-    }
+    if (require_bound() < 0) return -1;
     self->conn = address_of(conn);
     self->blocked = address_of(blocked);
     self->failed = address_of(failed);
@@ -275,6 +282,7 @@ static PyObject *create_connection(PyObject *Py_UNUSED(module), PyObject *const 
         PyErr_SetString(PyExc_TypeError, "create_connection takes 10 arguments");
         return NULL;
     }
+    if (require_bound() < 0) return NULL;
     const char *server_name = args[7] == Py_None ? NULL : PyBytes_AsString(args[7]);
     void *reuse = address_of(args[0]), *config = address_of(args[2]), *context = address_of(args[3]);
     void *verify_host = address_of(args[4]), *verify_data = address_of(args[5]), *mem = address_of(args[9]);
@@ -314,13 +322,10 @@ static PyObject *negotiate(PyObject *Py_UNUSED(module), PyObject *const *args, P
         PyErr_SetString(PyExc_TypeError, "negotiate(connection, in_calls: list, blocked, facts)");
         return NULL;
     }
-    if (s2npy_negotiate_fn == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "s2npy._datapath.bind() was not called");
-        return NULL;
-    }
+    if (require_bound() < 0) return NULL;
     int *blocked = address_of(args[2]);
     void *facts = address_of(args[3]);
-    if (PyErr_Occurred() || PyList_Append(args[1], Py_None) < 0) return NULL;
+    if (PyErr_Occurred() || enter(args[1]) < 0) return NULL;
     void *conn = connection_address(args[0]);
     if (conn == NULL) {
         PyObject *type, *value, *traceback;
@@ -389,7 +394,7 @@ static int module_exec(PyObject *module)
 static PyModuleDef_Slot module_slots[] = {{Py_mod_exec, module_exec}, {0, NULL}};
 
 static struct PyModuleDef datapath_module = {
-    PyModuleDef_HEAD_INIT, "s2npy._datapath", "Connection.send/recv_into per call, and its setup call, in C (see _datapath.c).", 0,
+    PyModuleDef_HEAD_INIT, "s2npy._datapath", "Connection.send/recv_into per call, its setup call and untraced negotiate steps, in C (see _datapath.c).", 0,
     module_methods, module_slots, NULL, NULL, NULL,
 };
 
