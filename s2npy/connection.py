@@ -66,7 +66,6 @@ _BURST_RECV = lib.s2npy_recv
 _MODES = {"client": Mode.CLIENT, "server": Mode.SERVER, Mode.CLIENT: Mode.CLIENT, Mode.SERVER: Mode.SERVER}
 _C_MODES = {Mode.CLIENT: lib.S2N_CLIENT, Mode.SERVER: lib.S2N_SERVER}
 _NOT_CALLED = _datapath.NOT_CALLED
-_BLOCKED = tuple(Blocked)  # indexed by s2n_blocked_status
 #: Byte lengths sendall can read without exporting the buffer.
 _BYTE_LENGTH = {bytes: len, bytearray: len, memoryview: operator.attrgetter("nbytes")}
 _orphan_errors = _callbacks.orphan_errors
@@ -432,7 +431,7 @@ class Connection:
         outcome = _c_negotiate(self, self._in_calls, self._blocked_address, facts_address)
         if type(outcome) is int:  # the guard is left: the blocked status (NOT_BLOCKED: done), or closed
             if outcome > 0 and self._callback_error is None:
-                return _BLOCKED[outcome]
+                return Blocked.of(outcome)
             if outcome == 0 and self._callback_error is None and _orphan_errors.error is None:
                 self._handshake_done = True
                 return Blocked.NOT_BLOCKED
