@@ -78,15 +78,17 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float, gil_held_setup: bo
             raise RuntimeError(f"raw set-up failed at step {-made}")
         return ffi.cast(_CONNECTION_POINTER, made)
 
-    def negotiated(config, mode: int, sock, prefer=None):
-        blocked = ffi.new("s2n_blocked_status *")
-        conn = (set_up_gil_held if gil_held_setup else set_up)(config, mode, sock)
-        if prefer == "throughput":
-            lib.s2n_connection_prefer_throughput(conn)
-        if lib.s2n_negotiate(conn, blocked) != lib.S2N_SUCCESS:
+    def handshake(conn) -> None:
+        if lib.s2n_negotiate(conn, ffi.new("s2n_blocked_status *")) != lib.S2N_SUCCESS:
             raise RuntimeError("raw handshake failed")
         if busy_seconds:
             busy()
+
+    def negotiated(config, mode: int, sock, prefer=None):
+        conn = (set_up_gil_held if gil_held_setup else set_up)(config, mode, sock)
+        if prefer == "throughput":
+            lib.s2n_connection_prefer_throughput(conn)
+        handshake(conn)
         return conn if prefer is None else RawData(conn, sock.fileno())
 
     class RawData:
@@ -108,6 +110,18 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float, gil_held_setup: bo
                 raise RuntimeError("raw send: partial or failed")
 
     class Raw:
+        """A py_bench contestant, and handshake_phases' steps (start, negotiate, close)."""
+
+        negotiate = staticmethod(handshake)
+
+        @staticmethod
+        def start(side: str, sock):
+            """A connection set up on ``sock`` for ``side`` ("server" or "client"), not negotiated."""
+            server = side == "server"
+            return (set_up_gil_held if gil_held_setup else set_up)(
+                configs.server_config if server else configs.client_config,
+                lib.S2N_SERVER if server else lib.S2N_CLIENT, sock)
+
         @staticmethod
         def server(sock, prefer=None):
             return negotiated(configs.server_config, lib.S2N_SERVER, sock, prefer)

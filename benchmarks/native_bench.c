@@ -7,9 +7,12 @@
  *
  *   native_bench WORKLOAD key=value...
  *
- * WORKLOAD: handshake | memory_handshake | bulk | idle_rss | rss_growth
+ * WORKLOAD: handshake | memory_handshake | bulk | idle_rss | rss_growth | handshake_phases
  * keys: cert, key, ca (PEM files), policy, seconds, pairs, resume (0/1),
  *       chunk, total (bytes), count, reuse (0/1, default 1).
+ *
+ * handshake_phases (a diagnostic for benchmarks/handshake_phases.py): `count` socket
+ * handshakes of one pair, each step time-stamped; prints the mean of each phase in us.
  *
  * A socket handshake uses a fresh socketpair: a server pthread per pair takes
  * the server end through a pipe, negotiates, and acknowledges through another
@@ -36,6 +39,10 @@
 #include <s2n.h>
 
 #define MAX_PAIRS 8
+
+/* handshake_phases' time stamps of one handshake, in order (see PHASES). */
+enum { C_START, C_SOCKETPAIR, C_HANDED_OVER, C_SET_UP, C_NEGOTIATED, C_ACKED, C_CLOSED,
+       S_WOKEN, S_SET_UP, S_NEGOTIATED, S_CLOSED, STAMPS };
 #define MEM_CAPACITY (1 << 17)
 
 static const char *opt_cert, *opt_key, *opt_ca, *opt_policy = "default_tls13";
@@ -174,18 +181,29 @@ struct pair {
     pthread_t server;
     long count;
     struct s2n_connection **kept; /* idle_rss: keep both ends established */
+    double (*stamps)[STAMPS];     /* handshake_phases: each handshake's time stamps, else NULL */
 };
+
+/* Record time stamp `which` of handshake `index` (handshake_phases only). */
+static void stamp(struct pair *pair, long index, int which)
+{
+    if (pair->stamps != NULL) pair->stamps[index][which] = now();
+}
 
 static void server_loop_body(struct pair *pair, int fd, long index)
 {
+    stamp(pair, index, S_WOKEN);
     struct s2n_connection *conn = new_connection(S2N_SERVER, fd);
+    stamp(pair, index, S_SET_UP);
     negotiate(conn);
+    stamp(pair, index, S_NEGOTIATED);
     if (pair->kept != NULL) {
         pair->kept[2 * index] = conn;
     } else {
         release_connection(conn);
         close(fd);
     }
+    stamp(pair, index, S_CLOSED);
 }
 
 static void *server_thread(void *arg)
@@ -218,13 +236,30 @@ static struct s2n_connection *pair_handshake(struct pair *pair, int *client_fd)
 {
     int fds[2];
     char ack;
+    stamp(pair, pair->count, C_START);
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds)) die("socketpair");
+    stamp(pair, pair->count, C_SOCKETPAIR);
     if (write(pair->to_server[1], &fds[0], sizeof(fds[0])) != sizeof(fds[0])) die("handing over");
+    stamp(pair, pair->count, C_HANDED_OVER);
     struct s2n_connection *conn = new_connection(S2N_CLIENT, fds[1]);
+    stamp(pair, pair->count, C_SET_UP);
     negotiate(conn);
+    stamp(pair, pair->count, C_NEGOTIATED);
     if (read(pair->from_server[0], &ack, 1) != 1) die("waiting for the server");
+    stamp(pair, pair->count, C_ACKED);
     *client_fd = fds[1];
     return conn;
+}
+
+static void client_handshake_and_close(struct pair *pair)
+{
+    int fd;
+    struct s2n_connection *conn = pair_handshake(pair, &fd);
+    if (opt_resume && !s2n_connection_is_session_resumed(conn)) die("resumption (not resumed)");
+    release_connection(conn);
+    close(fd);
+    stamp(pair, pair->count, C_CLOSED);
+    pair->count++;
 }
 
 static void *client_thread(void *arg)
@@ -232,14 +267,7 @@ static void *client_thread(void *arg)
     struct pair *pair = arg;
     double deadline = now() + opt_seconds;
     start_pair(pair);
-    while (now() < deadline) {
-        int fd;
-        struct s2n_connection *conn = pair_handshake(pair, &fd);
-        if (opt_resume && !s2n_connection_is_session_resumed(conn)) die("resumption (not resumed)");
-        release_connection(conn);
-        close(fd);
-        pair->count++;
-    }
+    while (now() < deadline) client_handshake_and_close(pair);
     stop_pair(pair);
     return NULL;
 }
@@ -281,6 +309,46 @@ static void run_handshakes(void)
     }
     printf("{\"value\": %.3f, \"count\": %ld, \"per_cpu\": %.3f}\n", total / (now() - start), total,
            total / (cpu_now() - cpu));
+}
+
+/* The phases handshake_phases reports: each the mean time from one stamp to another, in us
+ * (benchmarks/handshake_phases.py names the same phases for the Python contestants). */
+static const struct { const char *name; int from, to; } PHASES[] = {
+    { "client socketpair", C_START, C_SOCKETPAIR },
+    { "client hands over the server end", C_SOCKETPAIR, C_HANDED_OVER },
+    { "client set-up", C_HANDED_OVER, C_SET_UP },
+    { "client negotiate", C_SET_UP, C_NEGOTIATED },
+    { "client waits for the server", C_NEGOTIATED, C_ACKED },
+    { "client close", C_ACKED, C_CLOSED },
+    { "server wakes (from the hand-over)", C_HANDED_OVER, S_WOKEN },
+    { "server set-up", S_WOKEN, S_SET_UP },
+    { "server negotiate", S_SET_UP, S_NEGOTIATED },
+    { "server done after the client", C_NEGOTIATED, S_NEGOTIATED },
+    { "server close", S_NEGOTIATED, S_CLOSED },
+    { "client wakes (from the server's close)", S_CLOSED, C_ACKED },
+};
+
+static void run_handshake_phases(void)
+{
+    struct pair pair = { 0 };
+    if (opt_count < 20) die("handshake_phases (count must be at least 20)");
+    long warm_up = opt_count / 10;
+    pair.stamps = calloc(opt_count, sizeof *pair.stamps);
+    if (pair.stamps == NULL) die("allocating time stamps");
+    start_pair(&pair);
+    while (pair.count < opt_count) client_handshake_and_close(&pair);
+    stop_pair(&pair);
+    double measured = opt_count - warm_up;
+    printf("{\"value\": %.3f, \"phases\": {",
+           (pair.stamps[opt_count - 1][C_CLOSED] - pair.stamps[warm_up][C_START]) * 1e6 / measured);
+    for (size_t phase = 0; phase < sizeof PHASES / sizeof PHASES[0]; phase++) {
+        double sum = 0;
+        for (long index = warm_up; index < opt_count; index++)
+            sum += pair.stamps[index][PHASES[phase].to] - pair.stamps[index][PHASES[phase].from];
+        printf("%s\"%s\": %.3f", phase ? ", " : "", PHASES[phase].name, sum * 1e6 / measured);
+    }
+    printf("}}\n");
+    free(pair.stamps);
 }
 
 /* --- in memory ------------------------------------------------------------------ */
@@ -496,6 +564,7 @@ int main(int argc, char **argv)
     else if (!strcmp(workload, "bulk")) run_bulk();
     else if (!strcmp(workload, "idle_rss")) run_idle_rss();
     else if (!strcmp(workload, "rss_growth")) run_rss_growth();
+    else if (!strcmp(workload, "handshake_phases")) run_handshake_phases();
     else {
         fprintf(stderr, "native_bench: unknown workload %s\n", workload);
         return 2;

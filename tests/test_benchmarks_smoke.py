@@ -44,3 +44,26 @@ def test_binding_floor_diagnostic_runs(workload, variants, unit):
     assert set(report) == variants
     assert all(entry[unit] > 0 for entry in report.values())
     assert report["raw"]["ratio_to_raw"] == 1.0
+
+
+def test_handshake_phases_diagnostic_times_every_phase_of_every_variant():
+    """benchmarks/handshake_phases.py: one row per phase, a positive time in each variant's column
+    (native_bench's phases must carry the Python side's names, or the table cannot be made)."""
+    script = ROOT / "benchmarks" / "handshake_phases.py"
+    done = subprocess.run([sys.executable, str(script), "--rounds", "1", "--count", "40"], check=True,
+                          capture_output=True, text=True, timeout=120)
+    header, _, *rows = done.stdout.strip().splitlines()
+    spec = importlib.util.spec_from_file_location("handshake_phases", script)
+    phases = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(phases)
+    assert header == "| phase (us) | native | s2npy | raw-gil | ssl |"
+    assert [row.split(" | ")[0].lstrip("| ") for row in rows] == ["per handshake", *(p[0] for p in phases.PHASES)]
+    for row in rows:
+        assert all(float(cell) > 0 for cell in row.strip("| ").split(" | ")[1:]), row
+
+
+def test_handshake_phases_refuses_a_count_without_room_for_its_warm_up():
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "handshake_phases.py"), "--count", "5"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "--count must be at least 20" in done.stderr
