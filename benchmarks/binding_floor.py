@@ -172,6 +172,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--child", choices=VARIANTS["handshake"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rounds < 1 or args.seconds <= 0:
+        parser.error("--rounds must be at least 1 and --seconds more than 0")
     if args.child:
         child(args.workload, args.child, args.seconds)
         return

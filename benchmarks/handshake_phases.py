@@ -187,6 +187,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.count < 20:
         parser.error("--count must be at least 20 (a tenth is the warm-up)")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.child:
         child(args.child, args.count)
         return

@@ -62,8 +62,16 @@ def test_handshake_phases_diagnostic_times_every_phase_of_every_variant():
         assert all(float(cell) > 0 for cell in row.strip("| ").split(" | ")[1:]), row
 
 
-def test_handshake_phases_refuses_a_count_without_room_for_its_warm_up():
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "handshake_phases.py"), "--count", "5"],
+@pytest.mark.parametrize("script, args, message", [
+    ("handshake_phases.py", ["--count", "5"], "--count must be at least 20"),
+    ("handshake_phases.py", ["--rounds", "0"], "--rounds must be at least 1"),
+    ("handshake_phases.py", ["--variants", "native,nope"], "unknown variants ['nope']"),
+    ("binding_floor.py", ["--rounds", "0"], "--rounds must be at least 1"),
+    ("binding_floor.py", ["--seconds", "0"], "--seconds more than 0"),
+])
+def test_diagnostics_refuse_arguments_that_measure_nothing(script, args, message):
+    """A usage error (exit 2) naming the argument, before anything runs: not a traceback at the end."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert "--count must be at least 20" in done.stderr
+    assert message in done.stderr
