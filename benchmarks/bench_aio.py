@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench_args import at_least, positive_seconds
+
 BACKENDS = ("s2npy", "ssl")
 
 
@@ -154,9 +156,9 @@ def report(results: list[Result]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=6.0, help="per workload and server")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--size", type=int, default=256, help="bytes per request (and echo)")
+    parser.add_argument("--seconds", type=positive_seconds, default=6.0, help="per workload and server")
+    parser.add_argument("--connections", type=at_least(1), default=32)
+    parser.add_argument("--size", type=at_least(1), default=256, help="bytes per request (and echo)")
     parser.add_argument("--smoke", action="store_true", help="0.5 s, 4 connections: does it all run?")
     args = parser.parse_args(argv)
     if args.smoke:

@@ -38,6 +38,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench_args import at_least, positive_seconds
+
 HERE = Path(__file__).resolve().parent
 VARIANTS = {"handshake": ("connection", "raw", "raw-gil", "raw+16us"), "bulk": ("connection", "raw")}
 
@@ -168,12 +170,10 @@ def child(workload: str, variant: str, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workload", choices=VARIANTS, default="handshake")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--rounds", type=at_least(1), default=5)
+    parser.add_argument("--seconds", type=positive_seconds, default=1.0)
     parser.add_argument("--child", choices=VARIANTS["handshake"], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.rounds < 1 or args.seconds <= 0:
-        parser.error("--rounds must be at least 1 and --seconds more than 0")
     if args.child:
         child(args.workload, args.child, args.seconds)
         return

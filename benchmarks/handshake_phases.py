@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_args import at_least
+
 HERE = Path(__file__).resolve().parent
 VARIANTS = ("native", "s2npy", "raw-gil", "ssl")
 #: (phase, from stamp, to stamp), the same as native_bench.c's PHASES.
@@ -180,15 +182,12 @@ def table(samples: dict[str, list[dict[str, Any]]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--count", type=int, default=3000, help="handshakes per variant and round (>= 20)")
+    parser.add_argument("--rounds", type=at_least(1), default=3)
+    parser.add_argument("--count", type=at_least(20), default=3000,
+                        help="handshakes per variant and round (a tenth of them warm up)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.count < 20:
-        parser.error("--count must be at least 20 (a tenth is the warm-up)")
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
     if args.child:
         child(args.child, args.count)
         return

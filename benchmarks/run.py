@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench_args import at_least, positive_seconds
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
@@ -265,13 +267,13 @@ def markdown(summary: dict, meta: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one round: checks every row works")
-    parser.add_argument("--rounds", type=int, help="rounds (default 5, smoke 1)")
-    parser.add_argument("--seconds", type=float, help="seconds per timed measurement (default 1.0, smoke 0.05)")
+    parser.add_argument("--rounds", type=at_least(1), help="rounds (default 5, smoke 1)")
+    parser.add_argument("--seconds", type=positive_seconds, help="seconds per timed measurement (default 1.0, smoke 0.05)")
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument("--markdown", type=Path, help="write the Markdown table here")
     args = parser.parse_args(argv)
-    rounds = args.rounds or (1 if args.smoke else 5)
-    seconds = args.seconds or (0.05 if args.smoke else 1.0)
+    rounds = args.rounds if args.rounds is not None else 1 if args.smoke else 5
+    seconds = args.seconds if args.seconds is not None else 0.05 if args.smoke else 1.0
     started = time.time()
     raw = run(args.smoke, rounds, seconds)
     meta = {"machine": machine(), "rounds": rounds, "seconds": seconds, "smoke": args.smoke,

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))  # as for a script run from there: run.py imports bench_args
 _SPEC = importlib.util.spec_from_file_location("benchmarks_run", ROOT / "benchmarks" / "run.py")
 bench_run = importlib.util.module_from_spec(_SPEC)
 sys.modules[_SPEC.name] = bench_run  # dataclasses look their module up
@@ -62,15 +63,32 @@ def test_handshake_phases_diagnostic_times_every_phase_of_every_variant():
         assert all(float(cell) > 0 for cell in row.strip("| ").split(" | ")[1:]), row
 
 
+def test_asyncio_benchmark_smoke_run_measures_both_servers():
+    """benchmarks/bench_aio.py --smoke: every workload against both servers, each served requests."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_aio.py"), "--smoke"], check=True,
+                          capture_output=True, text=True, timeout=120)
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith(("echo ", "connect "))]
+    assert sorted((row[0], row[1]) for row in rows) == [("connect", "s2npy"), ("connect", "ssl"),
+                                                         ("echo", "s2npy"), ("echo", "ssl")]
+    assert all(float(row[2]) > 0 for row in rows)
+
+
 @pytest.mark.parametrize("script, args, message", [
-    ("handshake_phases.py", ["--count", "5"], "--count must be at least 20"),
-    ("handshake_phases.py", ["--rounds", "0"], "--rounds must be at least 1"),
+    ("handshake_phases.py", ["--count", "5"], "argument --count: must be at least 20, not 5"),
+    ("handshake_phases.py", ["--rounds", "0"], "argument --rounds: must be at least 1, not 0"),
     ("handshake_phases.py", ["--variants", "native,nope"], "unknown variants ['nope']"),
-    ("binding_floor.py", ["--rounds", "0"], "--rounds must be at least 1"),
-    ("binding_floor.py", ["--seconds", "0"], "--seconds more than 0"),
+    ("binding_floor.py", ["--rounds", "0"], "argument --rounds: must be at least 1, not 0"),
+    ("binding_floor.py", ["--seconds", "0"], "argument --seconds: must be more than 0 seconds, not 0"),
+    ("run.py", ["--rounds", "0"], "argument --rounds: must be at least 1, not 0"),
+    ("run.py", ["--seconds", "-1"], "argument --seconds: must be more than 0 seconds, not -1"),
+    ("run.py", ["--seconds", "soon"], "argument --seconds: 'soon' is not a number of seconds"),
+    ("bench_aio.py", ["--connections", "0"], "argument --connections: must be at least 1, not 0"),
+    ("bench_aio.py", ["--size", "1.5"], "argument --size: '1.5' is not a whole number"),
+    ("bench_aio.py", ["--seconds", "nan"], "argument --seconds: must be more than 0 seconds, not nan"),
 ])
-def test_diagnostics_refuse_arguments_that_measure_nothing(script, args, message):
-    """A usage error (exit 2) naming the argument, before anything runs: not a traceback at the end."""
+def test_benchmark_scripts_refuse_numbers_that_measure_nothing(script, args, message):
+    """A usage error (exit 2) naming the argument, before anything runs: not a default run in its
+    place (run.py took --rounds 0 for 5) nor a traceback after the measurements."""
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
