@@ -13,6 +13,7 @@ thread negotiates its end and waits for the acknowledgement.
 
 from __future__ import annotations
 
+import argparse
 import json
 import queue
 import resource
@@ -23,6 +24,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
+
+from bench_args import at_least, positive_seconds
 
 PAGE_KIB = resource.getpagesize() // 1024
 
@@ -331,11 +334,41 @@ WORKLOADS = {"handshake": run_handshake, "memory_handshake": run_memory_handshak
              "idle_rss": run_idle_rss, "rss_growth": run_rss_growth}
 
 
+#: native_bench's defaults for the keys a command leaves out (cert, key and ca have none).
+DEFAULTS = {"policy": "default_tls13", "seconds": "1.0", "pairs": "1", "resume": "0", "reuse": "1",
+            "chunk": "65536", "total": str(1 << 24), "count": "1000", "trace": "0"}
+REQUIRED = ("cert", "key", "ca")
+NUMBERS = {"seconds": positive_seconds, "pairs": at_least(1), "chunk": at_least(1), "total": at_least(1),
+           "count": at_least(1)}
+
+
+def parse_command(argv: list[str]) -> tuple[Any, Callable[..., dict], dict[str, str]]:
+    """The contestant class, the workload and its keys, or a usage error (exit 2) saying what is wrong."""
+    parser = argparse.ArgumentParser(prog="py_bench.py", description=__doc__.splitlines()[0])
+    parser.add_argument("contestant", choices=CONTESTANTS)
+    parser.add_argument("workload", choices=WORKLOADS)
+    parser.add_argument("options", nargs="*", metavar="key=value")
+    args = parser.parse_args(argv)
+    opts = dict(DEFAULTS)
+    for option in args.options:
+        key, equals, value = option.partition("=")
+        if not equals or key not in DEFAULTS and key not in REQUIRED:
+            parser.error(f"{option!r} is not key=value with one of the keys {', '.join([*REQUIRED, *DEFAULTS])}")
+        if key in NUMBERS:
+            try:
+                NUMBERS[key](value)
+            except argparse.ArgumentTypeError as exc:
+                parser.error(f"{key}: {exc}")
+        opts[key] = value
+    missing = [key for key in REQUIRED if key not in opts]
+    if missing:
+        parser.error("missing " + ", ".join(f"{key}=PEM-FILE" for key in missing))
+    return CONTESTANTS[args.contestant], WORKLOADS[args.workload], opts
+
+
 def main(argv: list[str]) -> None:
-    contestant_name, workload, *pairs = argv
-    opts = dict(pair.split("=", 1) for pair in pairs)
-    result = WORKLOADS[workload](CONTESTANTS[contestant_name](opts), opts)
-    print(json.dumps(result))
+    contestant, workload, opts = parse_command(argv)
+    print(json.dumps(workload(contestant(opts), opts)))
 
 
 if __name__ == "__main__":

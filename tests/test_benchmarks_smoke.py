@@ -85,6 +85,9 @@ def test_asyncio_benchmark_smoke_run_measures_both_servers():
     ("bench_aio.py", ["--connections", "0"], "argument --connections: must be at least 1, not 0"),
     ("bench_aio.py", ["--size", "1.5"], "argument --size: '1.5' is not a whole number"),
     ("bench_aio.py", ["--seconds", "nan"], "argument --seconds: must be more than 0 seconds, not nan"),
+    ("py_bench.py", ["s2npy", "handshake", "seconds=1"], "missing cert=PEM-FILE, key=PEM-FILE, ca=PEM-FILE"),
+    ("py_bench.py", ["ssl", "bulk", "cert=a", "key=b", "ca=c", "chunk=0"], "chunk: must be at least 1, not 0"),
+    ("py_bench.py", ["s2npy", "handshake", "cert=a", "key=b", "ca=c", "rounds=3"], "'rounds=3' is not key=value"),
 ])
 def test_benchmark_scripts_refuse_numbers_that_measure_nothing(script, args, message):
     """A usage error (exit 2) naming the argument, before anything runs: not a default run in its
