@@ -25,6 +25,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -526,25 +527,67 @@ static void run_rss_growth(void)
     printf("{\"value\": %ld, \"rss_kib\": %ld}\n", last - first, last);
 }
 
+/* `value` of `key` as a number, or NAN when it is not one. */
+static double parsed_number(const char *value)
+{
+    char *end = NULL;
+    double parsed = strtod(value, &end);
+    return end == value || *end != '\0' ? NAN : parsed;
+}
+
+static void bad_value(const char *key, const char *value, const char *wanted)
+{
+    fprintf(stderr, "native_bench: %s=%s: want %s\n", key, value, wanted);
+    exit(2);
+}
+
+/* A duration: a number of seconds above 0. */
+static double seconds_value(const char *key, const char *value)
+{
+    double parsed = parsed_number(value);
+    if (!(parsed > 0 && parsed <= 1e6)) bad_value(key, value, "a number of seconds above 0");
+    return parsed;
+}
+
+/* A whole number from `low` to `high`. */
+static long whole_value(const char *key, const char *value, long low, long high)
+{
+    double parsed = parsed_number(value);
+    if (!(parsed >= low && parsed <= high && parsed == (long)parsed)) {
+        char wanted[80];
+        snprintf(wanted, sizeof wanted, "a whole number from %ld to %ld", low, high);
+        bad_value(key, value, wanted);
+    }
+    return (long)parsed;
+}
+
 static void parse(int argc, char **argv)
 {
     for (int i = 2; i < argc; i++) {
         char *value = strchr(argv[i], '=');
-        if (value == NULL) die("parsing arguments (key=value)");
+        if (value == NULL) {
+            fprintf(stderr, "native_bench: %s: want key=value\n", argv[i]);
+            exit(2);
+        }
         *value++ = 0;
         const char *key = argv[i];
         if (!strcmp(key, "cert")) opt_cert = value;
         else if (!strcmp(key, "key")) opt_key = value;
         else if (!strcmp(key, "ca")) opt_ca = value;
         else if (!strcmp(key, "policy")) opt_policy = value;
-        else if (!strcmp(key, "seconds")) opt_seconds = atof(value);
-        else if (!strcmp(key, "pairs")) opt_pairs = atol(value) < MAX_PAIRS ? atol(value) : MAX_PAIRS;
-        else if (!strcmp(key, "resume")) opt_resume = atol(value);
-        else if (!strcmp(key, "chunk")) opt_chunk = atol(value);
-        else if (!strcmp(key, "total")) opt_total = atol(value);
-        else if (!strcmp(key, "count")) opt_count = atol(value);
-        else if (!strcmp(key, "reuse")) opt_reuse = atol(value);
-        else if (strcmp(key, "trace")) die("parsing arguments (unknown key)");
+        else if (!strcmp(key, "seconds")) opt_seconds = seconds_value(key, value);
+        else if (!strcmp(key, "pairs")) opt_pairs = whole_value(key, value, 1, MAX_PAIRS);
+        else if (!strcmp(key, "resume")) opt_resume = whole_value(key, value, 0, 1);
+        else if (!strcmp(key, "chunk")) opt_chunk = whole_value(key, value, 1, 1L << 30);
+        else if (!strcmp(key, "total")) opt_total = whole_value(key, value, 1, 1L << 50);
+        else if (!strcmp(key, "count")) opt_count = whole_value(key, value, 1, 10000000);
+        else if (!strcmp(key, "reuse")) opt_reuse = whole_value(key, value, 0, 1);
+        else if (strcmp(key, "trace"))
+            bad_value(key, value, "a key of cert, key, ca, policy, seconds, pairs, resume, chunk, total, count, reuse, trace");
+    }
+    if (opt_cert == NULL || opt_key == NULL || opt_ca == NULL) {
+        fprintf(stderr, "native_bench: cert=, key= and ca= (PEM files) are required\n");
+        exit(2);
     }
 }
 

@@ -96,3 +96,19 @@ def test_benchmark_scripts_refuse_numbers_that_measure_nothing(script, args, mes
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert message in done.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["seconds=1"], "cert=, key= and ca= (PEM files) are required"),
+    (["seconds=0"], "seconds=0: want a number of seconds above 0"),
+    (["pairs=9"], "pairs=9: want a whole number from 1 to 8"),
+    (["count=1.5"], "count=1.5: want a whole number from 1 to 10000000"),
+    (["rounds=3"], "rounds=3: want a key of cert, key, ca"),
+    (["seconds"], "seconds: want key=value"),
+])
+def test_native_bench_refuses_keys_that_measure_nothing(args, message):
+    """native_bench read bad numbers as 0 (seconds=x ran no handshake and reported 0/s)."""
+    done = subprocess.run([str(bench_run.build_native()), "handshake", *args], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert message in done.stderr
