@@ -18,7 +18,10 @@ alternating over the rounds:
 
 The phases name the same stamps in C (native_bench.c's ``PHASES``). The handshake
 rates are lower than the benchmark table's (the stamps cost a little): compare
-phases between variants, not with the table. See BENCHMARKS.md ("Where the socket
+phases between variants, not with the table. A phase from one thread's stamp to
+the other's (the server's wake, "done after the client") can be negative for one
+handshake, when a thread is preempted between its step and its stamp: use a
+count large enough for the mean to absorb that. See BENCHMARKS.md ("Where the socket
 rows' time goes").
 """
 

@@ -48,7 +48,7 @@ def test_binding_floor_diagnostic_runs(workload, variants, unit):
 
 
 def test_handshake_phases_diagnostic_times_every_phase_of_every_variant():
-    """benchmarks/handshake_phases.py: one row per phase, a positive time in each variant's column
+    """benchmarks/handshake_phases.py: one row per phase, a time in each variant's column
     (native_bench's phases must carry the Python side's names, or the table cannot be made)."""
     script = ROOT / "benchmarks" / "handshake_phases.py"
     done = subprocess.run([sys.executable, str(script), "--rounds", "1", "--count", "40"], check=True,
@@ -59,8 +59,13 @@ def test_handshake_phases_diagnostic_times_every_phase_of_every_variant():
     spec.loader.exec_module(phases)
     assert header == "| phase (us) | native | s2npy | raw-gil | ssl |"
     assert [row.split(" | ")[0].lstrip("| ") for row in rows] == ["per handshake", *(p[0] for p in phases.PHASES)]
+    # A phase within one thread takes time. One between the threads (hand-over to the server's wake,
+    # say) can come out negative in a run this short: a thread preempted just before its stamp.
+    one_thread = {name for name, start, end in phases.PHASES if start[0] == end[0]} | {"per handshake"}
+    assert len(one_thread) == 10
     for row in rows:
-        assert all(float(cell) > 0 for cell in row.strip("| ").split(" | ")[1:]), row
+        name, *cells = row.strip("| ").split(" | ")
+        assert all(float(cell) > 0 for cell in cells) if name in one_thread else len(cells) == 4, row
 
 
 def test_asyncio_benchmark_smoke_run_measures_both_servers():
