@@ -20,6 +20,9 @@ Environment overrides (see README, "Building against other s2n/libcrypto"):
 ``S2NPY_SANITIZE=address``
     Build s2n-tls and the extension with AddressSanitizer (for leak and
     memory-error hunts; run Python with the ASan runtime preloaded).
+``S2NPY_AWS_LC_ENTROPY=jitter``
+    Build aws-lc with its CPU Jitter Entropy source. Default: ``os`` (see
+    ``AWS_LC_ENTROPY``).
 
 Run ``python build_s2n.py`` to build the libraries and the extension in place.
 """
@@ -194,9 +197,26 @@ def _c_flags_option() -> list[str]:
     return [f"-DCMAKE_C_FLAGS={' '.join(flags)}"] if flags else []
 
 
+#: How aws-lc seeds its random generator, by S2NPY_AWS_LC_ENTROPY. "os" (the default): from
+#: the kernel's CSPRNG (getrandom), with the CPU's RDRAND/RNDR as the second source where there
+#: is one, as OpenSSL and BoringSSL do; aws-lc supports it for non-FIPS builds and picks it
+#: itself in some VMs. "jitter": aws-lc's own default, which first measures CPU timing jitter
+#: (an SP 800-90B source): ~30 ms of busy CPU in every process, at the first s2n_init, which was
+#: ~60% of `import s2npy`.
+AWS_LC_ENTROPY = {"os": ["-DDISABLE_CPU_JITTER_ENTROPY=ON"], "jitter": []}
+
+
+def _aws_lc_entropy() -> str:
+    choice = os.environ.get("S2NPY_AWS_LC_ENTROPY", "os")
+    if choice not in AWS_LC_ENTROPY:
+        raise BuildError(f"S2NPY_AWS_LC_ENTROPY={choice!r} is not supported; use 'os' (default) or 'jitter'.")
+    return choice
+
+
 def build_aws_lc(source: Path) -> Path:
     return cmake_build("aws-lc", source, [
         "-DBUILD_LIBSSL=OFF", "-DDISABLE_GO=ON", "-DDISABLE_PERL=ON", "-DBUILD_TOOL=OFF",
+        *AWS_LC_ENTROPY[_aws_lc_entropy()],
     ])
 
 
@@ -267,7 +287,8 @@ def prepare_native_libs() -> NativeLibs:
     description = {
         "s2n_source": source_label,
         "s2n_tls_sys_version": _rust_binding_version(s2n_source),
-        "libcrypto_build": "system OpenSSL (shared)" if use_system_crypto else "aws-lc (static, from the pin)",
+        "libcrypto_build": "system OpenSSL (shared)" if use_system_crypto
+        else f"aws-lc (static, from the pin; entropy: {_aws_lc_entropy()})",
     }
     return _static_libs(s2n_prefix, crypto_prefix, description)
 

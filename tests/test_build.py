@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,33 @@ def test_unknown_libcrypto_choice(build_s2n, monkeypatch):
 def test_pin_is_recorded_with_checksum():
     pin = json.loads((ROOT / "vendor" / "awscrt-pin.json").read_text())
     assert pin["package"] == "awscrt" and len(pin["sha256"]) == 64
+
+
+def test_unknown_aws_lc_entropy_choice(build_s2n, monkeypatch, tmp_path):
+    monkeypatch.setenv("S2NPY_AWS_LC_ENTROPY", "rdrand")
+    with pytest.raises(SystemExit) as info:
+        build_s2n.build_aws_lc(tmp_path)
+    assert "use 'os' (default) or 'jitter'" in str(info.value.code)
+
+
+def test_aws_lc_seeds_from_the_os_unless_jitter_is_asked_for(build_s2n, monkeypatch, tmp_path):
+    """Different options are a different cache key, so switching rebuilds aws-lc (and s2n on it)."""
+    options = []
+    monkeypatch.setattr(build_s2n, "cmake_build", lambda name, source, given: options.append(given))
+    build_s2n.build_aws_lc(tmp_path)
+    monkeypatch.setenv("S2NPY_AWS_LC_ENTROPY", "jitter")
+    build_s2n.build_aws_lc(tmp_path)
+    assert "-DDISABLE_CPU_JITTER_ENTROPY=ON" in options[0]
+    assert not [option for option in options[1] if "JITTER" in option]
+
+
+def test_the_installed_build_links_no_cpu_jitter_collector():
+    """The default build seeds aws-lc from the OS: its jitter entropy code (jent_*, ~30 ms of CPU at
+    the first s2n_init) is not even linked, and versions() says which entropy the build uses."""
+    import s2npy
+    from s2npy import _s2n
+
+    assert s2npy.versions()["libcrypto_build"] == "aws-lc (static, from the pin; entropy: os)"
+    symbols = subprocess.run(["nm", _s2n.__file__], check=True, capture_output=True, text=True).stdout
+    assert " s2n_init" in symbols  # the symbol table is there to search
+    assert " jent_" not in symbols and "tree_jitter" not in symbols
