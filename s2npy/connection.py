@@ -63,8 +63,7 @@ CREATE_STEPS = {1: "creating a connection (s2n_connection_new)", 2: "setting con
 
 _BURST_RECV = lib.s2npy_recv
 #: Connection() parses its mode by one lookup (Mode.parse for anything else) and keeps s2n's value.
-_MODES = {"client": Mode.CLIENT, "server": Mode.SERVER, Mode.CLIENT: Mode.CLIENT, Mode.SERVER: Mode.SERVER}
-_C_MODES = {Mode.CLIENT: lib.S2N_CLIENT, Mode.SERVER: lib.S2N_SERVER}
+_MODES = {spelling: (mode, mode.c_value) for mode in Mode for spelling in (mode.value, mode)}
 _NOT_CALLED = _datapath.NOT_CALLED
 #: Byte lengths sendall can read without exporting the buffer.
 _BYTE_LENGTH = {bytes: len, bytearray: len, memoryview: operator.attrgetter("nbytes")}
@@ -168,9 +167,10 @@ class Connection:
             raise UsageError("creating a connection",
                              message=f"config must be an s2npy.Config, not {type(config).__name__}")
         try:
-            self.mode = _MODES[mode]
+            self.mode, self._c_mode = _MODES[mode]
         except (KeyError, TypeError):  # another spelling, or no mode at all (which parse reports)
             self.mode = Mode.parse(mode)
+            self._c_mode = self.mode.c_value
         # One entry per thread inside a (possibly blocking) s2n call on this connection, and the
         # pointer until it is freed: close() from another thread leaves the free to the last
         # call out (s2n would otherwise read freed memory). See _begin_call.
@@ -203,7 +203,7 @@ class Connection:
                 fd = fd if fd is not None and 0 <= fd <= _MAX_FD else -1
         # One C call: s2n_connection_new (or a wiped one to reuse) and the setup every connection
         # needs (build_s2n.py), made with the GIL held (see _datapath.c).
-        self._c_mode = mode = _C_MODES[self.mode]
+        mode = self._c_mode
         context = _address(self._handle)
         verify_host = self._verify_host_callback(config, context)
         config._attach()  # the config counts this connection from here until _release
