@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,31 @@ def test_the_installed_build_links_no_cpu_jitter_collector():
     symbols = subprocess.run(["nm", _s2n.__file__], check=True, capture_output=True, text=True).stdout
     assert " s2n_init" in symbols  # the symbol table is there to search
     assert " jent_" not in symbols and "tree_jitter" not in symbols
+
+
+def test_import_s2npy_leaves_heavy_modules_it_does_not_need_unimported():
+    """Import time is measured in benchmarks/, not asserted here; what is asserted is that the two
+    costs removed from it stay removed: s2n_init no longer collects jitter entropy (above), and
+    Config's random ticket key uses os.urandom instead of importing secrets (hmac, hashlib and
+    OpenSSL's _hashlib with it, ~3 ms)."""
+    probe = ("import sys; before = set(sys.modules); import s2npy; "
+             "print(sorted({'secrets', 'hmac', 'hashlib', '_hashlib'} & (set(sys.modules) - before)))")
+    done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]"
+
+
+def test_random_session_ticket_keys_differ_between_configs():
+    """Two servers with random ticket keys cannot read each other's tickets: their keys differ."""
+    import s2npy
+    from s2npy.pki import make_pki
+
+    pki = make_pki()
+    client = s2npy.Config(trust=pki.ca.cert, system_trust=False, session_tickets=True)
+    first, second = (s2npy.Config(certificates=[(pki.server.cert, pki.server.key)], session_tickets=True)
+                     for _ in range(2))
+    ticket = s2npy.handshake(first, client, server_name="localhost").client.session
+    assert ticket
+    resumed_on = {name: s2npy.handshake(server, client, server_name="localhost",
+                                        client_session=ticket).client.facts.session_resumed
+                  for name, server in (("first", first), ("second", second))}
+    assert resumed_on == {"first": True, "second": False}
