@@ -11,10 +11,12 @@ handshakes (the first tenth is a warm-up). Variants, each in a fresh process,
 alternating over the rounds:
 
 - ``native``: ``native_bench handshake_phases`` (C, pthreads, pipes);
-- ``s2npy``: ``Connection()`` then ``negotiate()``, ``close()``;
+- ``s2npy`` and ``ssl``: ``py_bench.py``'s contestants, whose ``start`` and
+  ``negotiate`` steps are what their ``server``/``client`` run in the benchmark
+  (``Connection()`` then ``negotiate()``; ``wrap_socket(do_handshake_on_connect=False)``
+  then ``do_handshake()``);
 - ``raw-gil``: ``binding_floor.py``'s raw calls with Connection's one set-up call
-  (a binding whose connections cost no Python);
-- ``ssl``: ``wrap_socket(do_handshake_on_connect=False)`` then ``do_handshake()``.
+  (a binding whose connections cost no Python).
 
 The phases name the same stamps in C (native_bench.c's ``PHASES``). The handshake
 rates are lower than the benchmark table's (the stamps cost a little): compare
@@ -31,7 +33,6 @@ import argparse
 import json
 import queue
 import socket
-import ssl
 import statistics
 import subprocess
 import sys
@@ -59,46 +60,6 @@ PHASES = (
     ("server close", "s_negotiated", "s_closed"),
     ("client wakes (from the server's close)", "s_closed", "c_acked"),
 )
-
-
-class S2npySteps:
-    """s2npy's ``Connection`` as the benchmark's contestant drives it, one step at a time."""
-
-    def __init__(self, opts: dict[str, str]) -> None:
-        import py_bench
-
-        self.contestant = py_bench.S2npyContestant(opts)
-        self.close = self.contestant.close
-
-    def start(self, side: str, sock: socket.socket) -> Any:
-        contestant = self.contestant
-        if side == "server":
-            return contestant.s2npy.Connection(contestant.server_config, "server", io=sock)
-        return contestant.s2npy.Connection(contestant.client_config, "client", io=sock, server_name="localhost")
-
-    @staticmethod
-    def negotiate(connection: Any) -> None:
-        connection.negotiate()
-
-
-class SslSteps:
-    """Python's ssl, with the handshake apart from ``wrap_socket``."""
-
-    def __init__(self, opts: dict[str, str]) -> None:
-        import py_bench
-
-        self.contestant = py_bench.SslContestant(opts)
-        self.close = self.contestant.close
-
-    def start(self, side: str, sock: socket.socket) -> ssl.SSLSocket:
-        if side == "server":
-            return self.contestant.server_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return self.contestant.client_context.wrap_socket(sock, server_hostname="localhost",
-                                                          do_handshake_on_connect=False)
-
-    @staticmethod
-    def negotiate(connection: ssl.SSLSocket) -> None:
-        connection.do_handshake()
 
 
 def timed_handshakes(steps: Any, count: int) -> list[dict[str, int]]:
@@ -160,8 +121,10 @@ def child(variant: str, count: int) -> None:
                    f"count={count}"]
         print(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
         return
-    steps = {"s2npy": S2npySteps, "ssl": SslSteps}.get(variant)
-    steps = steps(opts) if steps else binding_floor.raw_contestant(opts, 0.0, gil_held_setup=True)
+    import py_bench
+
+    contestant = py_bench.CONTESTANTS.get(variant)
+    steps = contestant(opts) if contestant else binding_floor.raw_contestant(opts, 0.0, gil_held_setup=True)
     print(json.dumps(summary(timed_handshakes(steps, count))))
 
 

@@ -35,7 +35,32 @@ def rss_kib() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * PAGE_KIB
 
 
-class S2npyContestant:
+class SteppedContestant:
+    """A contestant's handshake in two steps, ``start`` (a connection on a socket, not yet
+    negotiated) and ``negotiate``: ``server``/``client`` make both, handshake_phases.py times each."""
+
+    def start(self, side: str, io: Any, prefer: str | None = None) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def negotiate(connection: Any) -> None:
+        raise NotImplementedError
+
+    def server(self, io: Any, prefer: str | None = None) -> Any:
+        """A server connection on ``io``, handshake done."""
+        return self._negotiated("server", io, prefer)
+
+    def client(self, io: Any, prefer: str | None = None) -> Any:
+        """A client connection on ``io`` (resuming ``self.session`` if set), handshake done."""
+        return self._negotiated("client", io, prefer)
+
+    def _negotiated(self, side: str, io: Any, prefer: str | None) -> Any:
+        connection = self.start(side, io, prefer)
+        self.negotiate(connection)
+        return connection
+
+
+class S2npyContestant(SteppedContestant):
     """s2npy: Config/Connection over the fd fast path (or custom I/O when traced/in memory)."""
 
     def __init__(self, opts: dict[str, str]) -> None:
@@ -51,18 +76,15 @@ class S2npyContestant:
                                           session_tickets=tickets, **reuse)
         self.session: bytes | None = None
 
-    def server(self, io: Any, prefer: str | None = None) -> Any:
-        """A server connection on ``io``, handshake done."""
-        connection = self.s2npy.Connection(self.server_config, "server", io=io, trace=self.trace, prefer=prefer)
-        connection.negotiate()
-        return connection
+    def start(self, side: str, io: Any, prefer: str | None = None) -> Any:
+        if side == "server":
+            return self.s2npy.Connection(self.server_config, "server", io=io, trace=self.trace, prefer=prefer)
+        return self.s2npy.Connection(self.client_config, "client", io=io, server_name="localhost",
+                                     trace=self.trace, session=self.session, prefer=prefer)
 
-    def client(self, io: Any, prefer: str | None = None) -> Any:
-        """A client connection on ``io`` (resuming ``self.session`` if set), handshake done."""
-        connection = self.s2npy.Connection(self.client_config, "client", io=io, server_name="localhost",
-                                           trace=self.trace, session=self.session, prefer=prefer)
+    @staticmethod
+    def negotiate(connection: Any) -> None:
         connection.negotiate()
-        return connection
 
     def keep_session(self, client: Any) -> None:
         self.session = client.session
@@ -100,7 +122,7 @@ class S2npyContestant:
         return handshake
 
 
-class SslContestant:
+class SslContestant(SteppedContestant):
     """Python's ssl module (OpenSSL): SSLContext.wrap_socket and SSLObject over MemoryBIO."""
 
     def __init__(self, opts: dict[str, str]) -> None:
@@ -113,11 +135,16 @@ class SslContestant:
             self.client_context.maximum_version = ssl.TLSVersion.TLSv1_2
         self.session: ssl.SSLSession | None = None
 
-    def server(self, io: socket.socket, prefer: str | None = None) -> ssl.SSLSocket:
-        return self.server_context.wrap_socket(io, server_side=True)
+    def start(self, side: str, io: socket.socket, prefer: str | None = None) -> ssl.SSLSocket:
+        """``wrap_socket``, with the handshake left to ``negotiate`` (the same work either way)."""
+        if side == "server":
+            return self.server_context.wrap_socket(io, server_side=True, do_handshake_on_connect=False)
+        return self.client_context.wrap_socket(io, server_hostname="localhost", session=self.session,
+                                               do_handshake_on_connect=False)
 
-    def client(self, io: socket.socket, prefer: str | None = None) -> ssl.SSLSocket:
-        return self.client_context.wrap_socket(io, server_hostname="localhost", session=self.session)
+    @staticmethod
+    def negotiate(connection: ssl.SSLSocket) -> None:
+        connection.do_handshake()
 
     def keep_session(self, client: ssl.SSLSocket) -> None:
         self.session = client.session
