@@ -86,8 +86,16 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float, gil_held_setup: bo
         if busy_seconds:
             busy()
 
-    def negotiated(config, mode: int, sock, prefer=None):
-        conn = (set_up_gil_held if gil_held_setup else set_up)(config, mode, sock)
+    set_up_connection = set_up_gil_held if gil_held_setup else set_up
+
+    def started(side: str, sock):
+        """A connection set up on ``sock`` for ``side`` ("server" or "client"), not negotiated."""
+        server = side == "server"
+        return set_up_connection(configs.server_config if server else configs.client_config,
+                                 lib.S2N_SERVER if server else lib.S2N_CLIENT, sock)
+
+    def negotiated(side: str, sock, prefer=None):
+        conn = started(side, sock)
         if prefer == "throughput":
             lib.s2n_connection_prefer_throughput(conn)
         handshake(conn)
@@ -114,23 +122,16 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float, gil_held_setup: bo
     class Raw:
         """A py_bench contestant, and handshake_phases' steps (start, negotiate, close)."""
 
+        start = staticmethod(started)
         negotiate = staticmethod(handshake)
 
         @staticmethod
-        def start(side: str, sock):
-            """A connection set up on ``sock`` for ``side`` ("server" or "client"), not negotiated."""
-            server = side == "server"
-            return (set_up_gil_held if gil_held_setup else set_up)(
-                configs.server_config if server else configs.client_config,
-                lib.S2N_SERVER if server else lib.S2N_CLIENT, sock)
-
-        @staticmethod
         def server(sock, prefer=None):
-            return negotiated(configs.server_config, lib.S2N_SERVER, sock, prefer)
+            return negotiated("server", sock, prefer)
 
         @staticmethod
         def client(sock, prefer=None):
-            return negotiated(configs.client_config, lib.S2N_CLIENT, sock, prefer)
+            return negotiated("client", sock, prefer)
 
         @staticmethod
         def close(conn, sock) -> None:
