@@ -332,7 +332,10 @@ static const struct { const char *name; int from, to; } PHASES[] = {
 static void run_handshake_phases(void)
 {
     struct pair pair = { 0 };
-    if (opt_count < 20) die("handshake_phases (count must be at least 20)");
+    if (opt_count < 20) {
+        fprintf(stderr, "native_bench: handshake_phases: count=%ld: want at least 20 (a tenth warms up)\n", opt_count);
+        exit(2);
+    }
     long warm_up = opt_count / 10;
     pair.stamps = calloc(opt_count, sizeof *pair.stamps);
     if (pair.stamps == NULL) die("allocating time stamps");

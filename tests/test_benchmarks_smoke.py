@@ -117,3 +117,12 @@ def test_native_bench_refuses_keys_that_measure_nothing(args, message):
                           timeout=60)
     assert done.returncode == 2
     assert message in done.stderr
+
+
+def test_native_handshake_phases_refuses_a_count_without_room_for_its_warm_up():
+    pki = bench_run.write_pki()["ecdsa"]
+    done = subprocess.run([str(bench_run.build_native()), "handshake_phases",
+                           *[f"{key}={value}" for key, value in pki.items()], "count=5"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "count=5: want at least 20" in done.stderr
