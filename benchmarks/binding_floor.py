@@ -1,9 +1,10 @@
 """How much of the gap to native C is the binding's own Python? A diagnostic.
 
-    python benchmarks/binding_floor.py [--workload handshake|bulk] [--rounds N] [--seconds S]
+    python benchmarks/binding_floor.py [--workload handshake|bulk] [--row ROW] [--rounds N] [--seconds S]
 
-Runs one of ``py_bench.py``'s workloads (TLS 1.3, ECDSA) with these variants,
-alternating, each round in fresh processes:
+Runs one of ``py_bench.py``'s workloads (TLS 1.3, ECDSA; for handshakes ``--row`` picks
+another socketpair row of the benchmark table: ``hs_tls13_rsa``, ``hs_tls12_ecdsa``,
+``hs_tls13_resumed``) with these variants, alternating, each round in fresh processes:
 
 - ``connection``: s2npy's ``Connection`` (what the benchmark table measures);
 - ``raw``: the same s2n calls made straight through ``s2npy.lib`` with no
@@ -20,10 +21,16 @@ alternating, each round in fresh processes:
   other thread: the floor of a binding whose connections cost no Python at all;
 - ``raw+16us`` (handshake only): ``raw`` plus 16 us of busy Python per side
   after each handshake: what each microsecond of per-connection Python costs
-  once the two threads serialise on the GIL.
+  once the two threads serialise on the GIL;
+- ``one-call`` (handshake only): py_bench's harness (Python threads, socketpairs,
+  queues) making one C call per side and handshake, native_bench's own set-up,
+  negotiate and give-back (``native_bench.so``): the harness's share of the gap,
+  what a binding with no per-connection cost at all would measure;
+- ``native`` (handshake only): ``native_bench``, the benchmark table's C contestant.
 
 ``handshake`` is the socketpair handshake row, ``bulk`` the 64 KiB-writes row
-(1 GiB at the default 1 s). Prints the medians (handshakes/s or MB/s) and the ratios to ``raw``.
+(1 GiB at the default 1 s). Prints the medians (handshakes/s or MB/s) and the ratios to
+``raw`` (and to ``native`` for handshakes).
 It does not write results: the point is the relative cost, see BENCHMARKS.md
 ("Why the misses").
 """
@@ -41,7 +48,9 @@ from pathlib import Path
 from bench_args import at_least, positive_seconds
 
 HERE = Path(__file__).resolve().parent
-VARIANTS = {"handshake": ("connection", "raw", "raw-gil", "raw+16us"), "bulk": ("connection", "raw")}
+VARIANTS = {"handshake": ("connection", "raw", "raw-gil", "raw+16us", "one-call", "native"),
+            "bulk": ("connection", "raw")}
+DEFAULT_ROW = "hs_tls13_ecdsa"
 
 
 def raw_contestant(opts: dict[str, str], busy_seconds: float, gil_held_setup: bool = False):
@@ -51,7 +60,7 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float, gil_held_setup: bo
     from s2npy._native import address
     from s2npy.connection import _ACCEPT_ANY_HOST, _CONNECTION_POINTER, READ_AHEAD_SIZE, _create_connection
 
-    configs = py_bench.S2npyContestant(opts)
+    configs = py_bench.S2npyContestant(opts)  # configs.session: the ticket clients resume, once primed
 
     def busy() -> None:
         deadline = time.perf_counter() + busy_seconds
@@ -91,8 +100,11 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float, gil_held_setup: bo
     def started(side: str, sock):
         """A connection set up on ``sock`` for ``side`` ("server" or "client"), not negotiated."""
         server = side == "server"
-        return set_up_connection(configs.server_config if server else configs.client_config,
+        conn = set_up_connection(configs.server_config if server else configs.client_config,
                                  lib.S2N_SERVER if server else lib.S2N_CLIENT, sock)
+        if not server and configs.session is not None:  # as Connection(session=...) sets it
+            lib.s2n_connection_set_session(conn, configs.session, len(configs.session))
+        return conn
 
     def negotiated(side: str, sock, prefer=None):
         conn = started(side, sock)
@@ -134,6 +146,14 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float, gil_held_setup: bo
             return negotiated("client", sock, prefer)
 
         @staticmethod
+        def prime_session() -> None:
+            configs.prime_session()  # the same configs: their server issued the ticket
+
+        @staticmethod
+        def resumed(conn) -> bool:
+            return lib.s2n_connection_is_session_resumed(conn) == 1
+
+        @staticmethod
         def close(conn, sock) -> None:
             kept = idle[lib.s2n_connection_get_mode(conn)]
             if len(kept) < 8 and lib.s2n_connection_wipe(conn) == lib.S2N_SUCCESS:
@@ -145,23 +165,82 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float, gil_held_setup: bo
     return Raw()
 
 
-def measure(workload: str, variant: str, seconds: float) -> float:
+def one_call_contestant(opts: dict[str, str]):
+    """A py_bench contestant whose every side of a handshake is one call into native_bench.so."""
+    import ctypes
+
+    import run
+
+    library = ctypes.CDLL(str(run.NATIVE_LIBRARY))  # built by the parent (main) before any child runs
+    args = [b"native_bench", b"handshake", *(f"{key}={value}".encode() for key, value in opts.items())]
+    library.native_bench_setup(len(args), (ctypes.c_char_p * len(args))(*args))  # primes the ticket if resuming
+    side = library.native_bench_side  # ctypes releases the GIL around the call, as a binding would
+
+    class OneCall:
+        @staticmethod
+        def server(sock, prefer=None) -> None:
+            side(1, sock.fileno())
+
+        @staticmethod
+        def client(sock, prefer=None) -> None:
+            side(0, sock.fileno())
+
+        @staticmethod
+        def prime_session() -> None:
+            """native_bench_setup did: the ticket lives in the C side."""
+
+        @staticmethod
+        def resumed(conn) -> bool:
+            return True  # native_bench_side ends the process when a client did not resume
+
+        @staticmethod
+        def close(conn, sock) -> None:
+            sock.close()
+
+    return OneCall()
+
+
+def handshake_rows() -> dict:
+    """The benchmark table's socketpair handshake rows that every variant can run, by key."""
+    import run
+
+    return {row.key: row for row in run.rows(smoke=False, seconds=1.0)
+            if row.workload == "handshake" and "native" in row.contestants and not {"reuse", "trace"} & set(row.params)}
+
+
+def options(workload: str, row_key: str, seconds: float) -> dict[str, str]:
+    """The key=value options of the measured row (native_bench's and py_bench's)."""
+    import run
+
+    pki = run.write_pki()
+    if workload == "bulk":
+        total = max(16, int(seconds * 1024)) << 20  # 1 GiB per second asked (~0.5 s here), whole MiB
+        return {**pki["ecdsa"], "policy": run.TLS13_POLICY, "seconds": str(seconds), "chunk": "65536",
+                "total": str(total)}
+    return {**run.row_options(handshake_rows()[row_key], pki), "seconds": str(seconds)}
+
+
+def measure(workload: str, row_key: str, variant: str, seconds: float) -> float:
     """One variant in a fresh process: handshakes or MB per second."""
-    output = subprocess.run([sys.executable, __file__, "--workload", workload, "--child", variant,
+    if variant == "native":
+        import run
+
+        opts = options(workload, row_key, seconds)
+        command = [str(run.NATIVE), workload, *(f"{key}={value}" for key, value in opts.items())]
+        return float(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)["value"])
+    output = subprocess.run([sys.executable, __file__, "--workload", workload, "--row", row_key, "--child", variant,
                              "--seconds", str(seconds)], check=True, capture_output=True, text=True).stdout
     return float(output)
 
 
-def child(workload: str, variant: str, seconds: float) -> None:
-    sys.path.insert(0, str(HERE))
+def child(workload: str, row_key: str, variant: str, seconds: float) -> None:
     import py_bench
-    import run
 
-    pki = run.write_pki()["ecdsa"]
-    total = max(16, int(seconds * 1024)) << 20  # bulk: 1 GiB per second asked (~0.5 s here), whole MiB
-    opts = {**pki, "policy": run.TLS13_POLICY, "seconds": str(seconds), "chunk": "65536", "total": str(total)}
+    opts = options(workload, row_key, seconds)
     if variant == "connection":
         contestant = py_bench.S2npyContestant(opts)
+    elif variant == "one-call":
+        contestant = one_call_contestant(opts)
     else:
         contestant = raw_contestant(opts, 16e-6 if variant == "raw+16us" else 0.0, gil_held_setup=variant == "raw-gil")
     run_workload = py_bench.run_bulk if workload == "bulk" else py_bench.run_handshake
@@ -171,24 +250,36 @@ def child(workload: str, variant: str, seconds: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workload", choices=VARIANTS, default="handshake")
+    parser.add_argument("--row", choices=handshake_rows(), default=DEFAULT_ROW,
+                        help=f"the handshake row (default {DEFAULT_ROW}); bulk has one")
     parser.add_argument("--rounds", type=at_least(1), default=5)
     parser.add_argument("--seconds", type=positive_seconds, default=1.0)
     parser.add_argument("--child", choices=VARIANTS["handshake"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.workload == "bulk" and args.row != DEFAULT_ROW:
+        parser.error("--row picks a handshake row; the bulk workload has one (64 KiB writes)")
     if args.child:
-        child(args.workload, args.child, args.seconds)
+        child(args.workload, args.row, args.child, args.seconds)
         return
     variants = VARIANTS[args.workload]
+    if args.workload == "handshake":
+        import run
+
+        run.build_native()
+        run.build_native(library=True)
     samples: dict[str, list[float]] = {variant: [] for variant in variants}
     for round_index in range(args.rounds):
         turn = round_index % len(variants)
         for variant in variants[turn:] + variants[:turn]:
-            samples[variant].append(measure(args.workload, variant, args.seconds))
-    floor = statistics.median(samples["raw"])
+            samples[variant].append(measure(args.workload, args.row, variant, args.seconds))
+    medians = {variant: statistics.median(values) for variant, values in samples.items()}
     unit = "mb_per_s" if args.workload == "bulk" else "hs_per_s"
-    print(json.dumps({variant: {unit: round(statistics.median(values)),
-                                "ratio_to_raw": round(statistics.median(values) / floor, 3)}
-                      for variant, values in samples.items()}, indent=2))
+    report = {variant: {unit: round(median), "ratio_to_raw": round(median / medians["raw"], 3)}
+              for variant, median in medians.items()}
+    if "native" in medians:
+        for variant, median in medians.items():
+            report[variant]["ratio_to_native"] = round(median / medians["native"], 3)
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

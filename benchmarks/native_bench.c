@@ -22,6 +22,10 @@
  * Closed connections are reused as s2npy reuses them (s2npy/pool.py): wiped with
  * s2n_connection_wipe and set up again for the next handshake instead of freed and
  * allocated anew; here one per mode and thread. reuse=0 frees every connection.
+ *
+ * Built with -DNATIVE_BENCH_LIBRARY (benchmarks/run.py's build_native(library=True)) it is
+ * a shared library for benchmarks/binding_floor.py's one-call variant instead: no main,
+ * native_bench_setup() and native_bench_side() below.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -594,6 +598,33 @@ static void parse(int argc, char **argv)
     }
 }
 
+#ifdef NATIVE_BENCH_LIBRARY
+/* Python threads run py_bench's socketpair harness and make one call per side and handshake:
+ * what is left between that and native_bench is the harness's own Python, not a binding's. */
+
+/* The configs for argv (as native_bench's: argv[1] is ignored, then key=value...), and the
+ * ticket session when resume=1. 0, or the process exits as native_bench would. */
+int native_bench_setup(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    parse(argc, argv);
+    CHECK(s2n_init(), "s2n_init");
+    make_configs();
+    if (opt_resume) prime_session();
+    return 0;
+}
+
+/* One whole side of a handshake on `fd`: set up (a reused connection), negotiate, give back.
+ * With resume=1 a client that did not resume exits, as native_bench does. */
+int native_bench_side(int server, int fd)
+{
+    struct s2n_connection *conn = new_connection(server ? S2N_SERVER : S2N_CLIENT, fd);
+    negotiate(conn);
+    if (!server && opt_resume && !s2n_connection_is_session_resumed(conn)) die("resumption (not resumed)");
+    release_connection(conn);
+    return 0;
+}
+#else
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -617,3 +648,4 @@ int main(int argc, char **argv)
     }
     return 0;
 }
+#endif

@@ -54,6 +54,10 @@ class SteppedContestant:
         """A client connection on ``io`` (resuming ``self.session`` if set), handshake done."""
         return self._negotiated("client", io, prefer)
 
+    def prime_session(self) -> None:
+        """Before resumed handshakes: a first one whose ticket later clients resume."""
+        prime_session(self)
+
     def _negotiated(self, side: str, io: Any, prefer: str | None) -> Any:
         connection = self.start(side, io, prefer)
         self.negotiate(connection)
@@ -267,7 +271,7 @@ def timed(work: Callable[[], None], seconds: float, threads: int = 1) -> dict:
 
 def run_handshake(contestant: Any, opts: dict[str, str]) -> dict:
     if opts.get("resume") == "1":
-        prime_session(contestant)
+        contestant.prime_session()
     pairs: list[Pair] = []
 
     def new_worker() -> Callable[[], None]:

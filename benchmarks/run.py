@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 NATIVE = HERE / "native_bench"
+NATIVE_LIBRARY = HERE / "native_bench.so"  # binding_floor.py's one-call variant
 CONTESTANTS = ("s2npy", "native", "ssl")
 TLS13_POLICY = "default_tls13"
 TLS12_POLICY = "20240501"
@@ -97,21 +98,27 @@ DERIVED = [
 ]
 
 
-def build_native() -> Path:
-    """Compile native_bench.c against build_s2n's static libraries (when stale)."""
+def build_native(library: bool = False) -> Path:
+    """Compile native_bench.c against build_s2n's static libraries (when stale).
+
+    ``library``: the shared library of binding_floor.py's one-call variant (see native_bench.c)
+    instead of the program.
+    """
     sys.path.insert(0, str(ROOT))
     import build_s2n
 
     libs = build_s2n.prepare_native_libs()
     source = HERE / "native_bench.c"
+    target = NATIVE_LIBRARY if library else NATIVE
     inputs = [source, *map(Path, libs.extra_objects)]
-    if NATIVE.exists() and NATIVE.stat().st_mtime >= max(p.stat().st_mtime for p in inputs):
-        return NATIVE
-    command = [os.environ.get("CC", "cc"), "-O2", "-o", str(NATIVE), str(source),
+    if target.exists() and target.stat().st_mtime >= max(p.stat().st_mtime for p in inputs):
+        return target
+    shared = ["-shared", "-fPIC", "-DNATIVE_BENCH_LIBRARY"] if library else []
+    command = [os.environ.get("CC", "cc"), "-O2", *shared, "-o", str(target), str(source),
                *[f"-I{d}" for d in libs.include_dirs], *libs.extra_objects,
                *[f"-L{d}" for d in libs.library_dirs], *[f"-l{lib}" for lib in libs.libraries]]
     subprocess.run(command, check=True)
-    return NATIVE
+    return target
 
 
 def write_pki() -> dict[str, dict[str, str]]:
@@ -126,6 +133,12 @@ def write_pki() -> dict[str, dict[str, str]]:
     return files
 
 
+def row_options(row: Row, pki: dict) -> dict[str, str]:
+    """A row's key=value options for native_bench and py_bench, its key type's PEM files included."""
+    params = {**{k: v for k, v in row.params.items() if k != "key"}, **pki[row.params["key"]]}
+    return {k: str(v) for k, v in params.items()}
+
+
 def measure(contestant: str, row: Row, pki: dict) -> tuple[float, float | None]:
     """One measurement in a fresh process: (value, work per CPU-second or None)."""
     if row.workload == "import":
@@ -133,8 +146,7 @@ def measure(contestant: str, row: Row, pki: dict) -> tuple[float, float | None]:
         code = f"import time; t = time.perf_counter(); import {module}; print((time.perf_counter() - t) * 1e3)"
         output = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
         return float(output.stdout), None
-    params = {**{k: v for k, v in row.params.items() if k != "key"}, **pki[row.params["key"]]}
-    args = [row.workload, *[f"{k}={v}" for k, v in params.items()]]
+    args = [row.workload, *[f"{k}={v}" for k, v in row_options(row, pki).items()]]
     if contestant == "native":
         command = [str(NATIVE), *args]
     else:

@@ -32,19 +32,26 @@ def test_smoke_run_produces_every_row(tmp_path):
     assert report["meta"]["machine"]["nproc"] >= 1
 
 
-@pytest.mark.parametrize("workload, variants, unit", [
-    ("handshake", {"connection", "raw", "raw-gil", "raw+16us"}, "hs_per_s"),
-    ("bulk", {"connection", "raw"}, "mb_per_s"),
+HANDSHAKE_FLOOR_VARIANTS = {"connection", "raw", "raw-gil", "raw+16us", "one-call", "native"}
+
+
+@pytest.mark.parametrize("arguments, variants, unit", [
+    (["--workload", "handshake"], HANDSHAKE_FLOOR_VARIANTS, "hs_per_s"),
+    # resumed: the raw variants set the primed session and one-call's C side checks each resumed
+    (["--row", "hs_tls13_resumed"], HANDSHAKE_FLOOR_VARIANTS, "hs_per_s"),
+    (["--workload", "bulk"], {"connection", "raw"}, "mb_per_s"),
 ])
-def test_binding_floor_diagnostic_runs(workload, variants, unit):
+def test_binding_floor_diagnostic_runs(arguments, variants, unit):
     """benchmarks/binding_floor.py measures every variant (tiny run: the numbers mean nothing)."""
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "binding_floor.py"), "--workload", workload,
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "binding_floor.py"), *arguments,
                            "--rounds", "1", "--seconds", "0.05"], check=True, capture_output=True, text=True,
                           timeout=120)
     report = json.loads(done.stdout)
     assert set(report) == variants
     assert all(entry[unit] > 0 for entry in report.values())
     assert report["raw"]["ratio_to_raw"] == 1.0
+    if "native" in report:
+        assert report["native"]["ratio_to_native"] == 1.0
 
 
 def test_handshake_phases_diagnostic_times_every_phase_of_every_variant():
@@ -84,6 +91,8 @@ def test_asyncio_benchmark_smoke_run_measures_both_servers():
     ("handshake_phases.py", ["--variants", "native,nope"], "unknown variants ['nope']"),
     ("binding_floor.py", ["--rounds", "0"], "argument --rounds: must be at least 1, not 0"),
     ("binding_floor.py", ["--seconds", "0"], "argument --seconds: must be more than 0 seconds, not 0"),
+    ("binding_floor.py", ["--row", "hs_tls13_ecdsa_memory"], "argument --row: invalid choice: 'hs_tls13_ecdsa_memory'"),
+    ("binding_floor.py", ["--workload", "bulk", "--row", "hs_tls13_rsa"], "--row picks a handshake row"),
     ("run.py", ["--rounds", "0"], "argument --rounds: must be at least 1, not 0"),
     ("run.py", ["--seconds", "-1"], "argument --seconds: must be more than 0 seconds, not -1"),
     ("run.py", ["--seconds", "soon"], "argument --seconds: 'soon' is not a number of seconds"),
