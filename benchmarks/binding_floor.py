@@ -26,6 +26,12 @@ another socketpair row of the benchmark table: ``hs_tls13_rsa``, ``hs_tls12_ecds
   queues) making one C call per side and handshake, native_bench's own set-up,
   negotiate and give-back (``native_bench.so``): the harness's share of the gap,
   what a binding with no per-connection cost at all would measure;
+- ``py-class`` (handshake only): the same harness with a Python class in
+  ``Connection``'s place, of the same signature, whose ``__init__``, ``negotiate()``
+  (returning a facts object made as ``facts_from_struct`` makes it) and ``close()``
+  each make one C call into ``native_bench.so`` (set-up and give-back with the GIL
+  held, as ``Connection``'s are): the ceiling of a binding that keeps
+  ``Connection`` a Python class and moves all of its work into C;
 - ``native`` (handshake only): ``native_bench``, the benchmark table's C contestant.
 
 ``handshake`` is the socketpair handshake row, ``bulk`` the 64 KiB-writes row
@@ -48,7 +54,7 @@ from pathlib import Path
 from bench_args import at_least, positive_seconds
 
 HERE = Path(__file__).resolve().parent
-VARIANTS = {"handshake": ("connection", "raw", "raw-gil", "raw+16us", "one-call", "native"),
+VARIANTS = {"handshake": ("connection", "raw", "raw-gil", "raw+16us", "py-class", "one-call", "native"),
             "bulk": ("connection", "raw")}
 DEFAULT_ROW = "hs_tls13_ecdsa"
 
@@ -165,39 +171,105 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float, gil_held_setup: bo
     return Raw()
 
 
-def one_call_contestant(opts: dict[str, str]):
-    """A py_bench contestant whose every side of a handshake is one call into native_bench.so."""
+def native_library(opts: dict[str, str]):
+    """native_bench.so set up for ``opts`` (its configs; the ticket primed when resuming), by ctypes."""
     import ctypes
 
     import run
 
-    library = ctypes.CDLL(str(run.NATIVE_LIBRARY))  # built by the parent (main) before any child runs
+    path = str(run.NATIVE_LIBRARY)  # built by the parent (main) before any child runs
+    library = ctypes.CDLL(path)  # releases the GIL around each call, as a binding's negotiate does
     args = [b"native_bench", b"handshake", *(f"{key}={value}".encode() for key, value in opts.items())]
-    library.native_bench_setup(len(args), (ctypes.c_char_p * len(args))(*args))  # primes the ticket if resuming
-    side = library.native_bench_side  # ctypes releases the GIL around the call, as a binding would
+    library.native_bench_setup(len(args), (ctypes.c_char_p * len(args))(*args))
+    return library, ctypes.PyDLL(path)  # the second keeps the GIL: Connection's set-up and give-back do
 
-    class OneCall:
-        @staticmethod
-        def server(sock, prefer=None) -> None:
-            side(1, sock.fileno())
 
-        @staticmethod
-        def client(sock, prefer=None) -> None:
-            side(0, sock.fileno())
+class NativeSides:
+    """What py_bench's harness asks of a contestant over native_bench.so besides ``server``/``client``.
 
-        @staticmethod
-        def prime_session() -> None:
-            """native_bench_setup did: the ticket lives in the C side."""
+    native_bench_setup primed the ticket when resuming, and native_bench.so checks resumption
+    itself (a client that did not resume ends the process).
+    """
 
-        @staticmethod
-        def resumed(conn) -> bool:
-            return True  # native_bench_side ends the process when a client did not resume
+    @staticmethod
+    def prime_session() -> None:
+        """native_bench_setup did: the ticket lives in the C side."""
 
-        @staticmethod
-        def close(conn, sock) -> None:
-            sock.close()
+    @staticmethod
+    def resumed(conn) -> bool:
+        return True
 
-    return OneCall()
+    @staticmethod
+    def close(conn, sock) -> None:
+        if conn is not None:
+            conn.close()
+        sock.close()
+
+
+class OneCall(NativeSides):
+    """Every side of a handshake is one call into native_bench.so (nothing is left to close)."""
+
+    def __init__(self, opts: dict[str, str]) -> None:
+        self.side = native_library(opts)[0].native_bench_side
+
+    def server(self, sock, prefer=None) -> None:
+        self.side(1, sock.fileno())
+
+    def client(self, sock, prefer=None) -> None:
+        self.side(0, sock.fileno())
+
+
+class PyClass(NativeSides):
+    """A Python class in Connection's place whose three methods each make one C call."""
+
+    def __init__(self, opts: dict[str, str]) -> None:
+        self.connection_class = py_class_connection(*native_library(opts))
+
+    def server(self, sock, prefer=None):
+        connection = self.connection_class(None, "server", io=sock, trace=None, prefer=prefer)
+        connection.negotiate()
+        return connection
+
+    def client(self, sock, prefer=None):
+        connection = self.connection_class(None, "client", io=sock, server_name="localhost", trace=None,
+                                           session=None, prefer=prefer)
+        connection.negotiate()
+        return connection
+
+
+def py_class_connection(releasing, holding) -> type:
+    """The class, over native_bench.so's start/negotiate/release (``holding``: through the GIL-holding handle)."""
+    import ctypes
+
+    from s2npy.facts import NegotiatedFacts
+
+    start, negotiate, release = holding.native_bench_start, releasing.native_bench_negotiate, holding.native_bench_release
+    start.restype = ctypes.c_void_p
+    negotiate.argtypes = release.argtypes = [ctypes.c_void_p]
+
+    class PyClassConnection:
+        _conn = None
+
+        def __init__(self, config: object, mode: str = "client", *, io=None, server_name=None, cert_auth=None,
+                     policy=None, alpn=None, session=None, trace=None, blinding="self-service", prefer=None) -> None:
+            self._conn = start(mode == "server", io.fileno())
+
+        def negotiate(self) -> NegotiatedFacts:
+            negotiate(self._conn)
+            facts = object.__new__(NegotiatedFacts)  # as facts_from_struct makes them
+            facts.__dict__.update(_raw=None, _chain=None)
+            return facts
+
+        def close(self) -> None:
+            if self._conn is not None:
+                release(self._conn)
+                self._conn = None
+
+        def __del__(self) -> None:
+            if self._conn is not None:
+                self.close()
+
+    return PyClassConnection
 
 
 def handshake_rows() -> dict:
@@ -240,7 +312,9 @@ def child(workload: str, row_key: str, variant: str, seconds: float) -> None:
     if variant == "connection":
         contestant = py_bench.S2npyContestant(opts)
     elif variant == "one-call":
-        contestant = one_call_contestant(opts)
+        contestant = OneCall(opts)
+    elif variant == "py-class":
+        contestant = PyClass(opts)
     else:
         contestant = raw_contestant(opts, 16e-6 if variant == "raw+16us" else 0.0, gil_held_setup=variant == "raw-gil")
     run_workload = py_bench.run_bulk if workload == "bulk" else py_bench.run_handshake

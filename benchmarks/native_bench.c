@@ -24,8 +24,8 @@
  * allocated anew; here one per mode and thread. reuse=0 frees every connection.
  *
  * Built with -DNATIVE_BENCH_LIBRARY (benchmarks/run.py's build_native(library=True)) it is
- * a shared library for benchmarks/binding_floor.py's one-call variant instead: no main,
- * native_bench_setup() and native_bench_side() below.
+ * a shared library for benchmarks/binding_floor.py's one-call and py-class variants instead:
+ * no main, native_bench_setup() and the calls after it below.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -614,15 +614,34 @@ int native_bench_setup(int argc, char **argv)
     return 0;
 }
 
-/* One whole side of a handshake on `fd`: set up (a reused connection), negotiate, give back.
- * With resume=1 a client that did not resume exits, as native_bench does. */
-int native_bench_side(int server, int fd)
+/* The three steps of a side, one call each (binding_floor.py's py-class variant): a connection
+ * set up on `fd` (a reused one), its handshake (with resume=1 a client that did not resume
+ * exits, as native_bench does), and its give-back. */
+struct s2n_connection *native_bench_start(int server, int fd)
 {
-    struct s2n_connection *conn = new_connection(server ? S2N_SERVER : S2N_CLIENT, fd);
+    return new_connection(server ? S2N_SERVER : S2N_CLIENT, fd);
+}
+
+int native_bench_negotiate(struct s2n_connection *conn)
+{
     negotiate(conn);
-    if (!server && opt_resume && !s2n_connection_is_session_resumed(conn)) die("resumption (not resumed)");
+    if (s2n_connection_get_mode(conn) == S2N_CLIENT && opt_resume && !s2n_connection_is_session_resumed(conn))
+        die("resumption (not resumed)");
+    return 0;
+}
+
+int native_bench_release(struct s2n_connection *conn)
+{
     release_connection(conn);
     return 0;
+}
+
+/* One whole side of a handshake on `fd` in one call (the one-call variant). */
+int native_bench_side(int server, int fd)
+{
+    struct s2n_connection *conn = native_bench_start(server, fd);
+    native_bench_negotiate(conn);
+    return native_bench_release(conn);
 }
 #else
 int main(int argc, char **argv)

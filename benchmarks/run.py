@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 NATIVE = HERE / "native_bench"
-NATIVE_LIBRARY = HERE / "native_bench.so"  # binding_floor.py's one-call variant
+NATIVE_LIBRARY = HERE / "native_bench.so"  # binding_floor.py's one-call and py-class variants
 CONTESTANTS = ("s2npy", "native", "ssl")
 TLS13_POLICY = "default_tls13"
 TLS12_POLICY = "20240501"
@@ -101,7 +101,7 @@ DERIVED = [
 def build_native(library: bool = False) -> Path:
     """Compile native_bench.c against build_s2n's static libraries (when stale).
 
-    ``library``: the shared library of binding_floor.py's one-call variant (see native_bench.c)
+    ``library``: the shared library of binding_floor.py's one-call and py-class variants (see native_bench.c)
     instead of the program.
     """
     sys.path.insert(0, str(ROOT))
