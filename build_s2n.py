@@ -365,7 +365,8 @@ struct s2n_connection *s2npy_connection_create(struct s2n_connection *reuse, s2n
                                                struct s2n_config *config, void *ctx,
                                                s2n_verify_host_fn verify_host, void *verify_data,
                                                s2n_blinding blinding, const char *server_name, int fd,
-                                               struct s2npy_mem_end *mem, int *failed_step);
+                                               struct s2npy_mem_end *mem, const uint8_t *session,
+                                               uint32_t session_length, int *failed_step);
 void s2npy_read_facts(struct s2n_connection *conn, struct s2npy_facts *out);
 int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *blocked, struct s2npy_facts *facts,
                     struct s2npy_progress *progress);
@@ -398,8 +399,9 @@ static int s2npy_mem_send(void *io_context, const uint8_t *buf, uint32_t len);
 static int s2npy_set_io(struct s2n_connection *conn, s2n_recv_fn *recv, s2n_send_fn *send, void *context);
 
 /* A new connection with the setup every Connection does - context, config, verify host,
- * blinding, a client's server name, and the I/O when s2n does it itself (an fd >= 0, or a
- * memory pipe end `mem`) - in one crossing: each crossing releases and retakes the GIL, and after a handshake both
+ * blinding, a client's server name, the I/O when s2n does it itself (an fd >= 0, or a
+ * memory pipe end `mem`) and a client's session to resume (`session`, or NULL) - in one
+ * crossing: each crossing releases and retakes the GIL, and after a handshake both
  * threads of a pair want it. `reuse`: a connection wiped by s2n_connection_wipe (of this
  * mode, see s2npy/pool.py) to set up instead of a new one, or NULL. NULL on failure, with
  * *failed_step the 1-based step that failed (1 is s2n_connection_new) and s2n_errno left for
@@ -409,7 +411,8 @@ static struct s2n_connection *s2npy_connection_create(struct s2n_connection *reu
                                                       struct s2n_config *config, void *ctx,
                                                       s2n_verify_host_fn verify_host, void *verify_data,
                                                       s2n_blinding blinding, const char *server_name, int fd,
-                                                      struct s2npy_mem_end *mem, int *failed_step)
+                                                      struct s2npy_mem_end *mem, const uint8_t *session,
+                                                      uint32_t session_length, int *failed_step)
 {
     struct s2n_connection *conn = reuse != NULL ? reuse : s2n_connection_new(mode);
     int step = 1;
@@ -422,6 +425,7 @@ static struct s2n_connection *s2npy_connection_create(struct s2n_connection *reu
     if (++step, server_name && s2n_set_server_name(conn, server_name) < 0) goto failed;
     if (++step, fd >= 0 && s2n_connection_set_fd(conn, fd) < 0) goto failed;
     if (++step, mem != NULL && s2npy_set_io(conn, s2npy_mem_recv, s2npy_mem_send, mem) < 0) goto failed;
+    if (++step, session != NULL && s2n_connection_set_session(conn, session, session_length) < 0) goto failed;
     *failed_step = 0;
     return conn;
 failed:

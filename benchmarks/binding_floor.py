@@ -8,15 +8,16 @@ another socketpair row of the benchmark table: ``hs_tls13_rsa``, ``hs_tls12_ecds
 
 - ``connection``: s2npy's ``Connection`` (what the benchmark table measures);
 - ``raw``: the same s2n calls made straight through ``s2npy.lib`` with no
-  wrapper (create or reuse a wiped connection as ``Config`` does, configure,
-  set fd, negotiate, wipe for reuse; for bulk, one
+  wrapper (create or reuse a wiped connection as ``Config`` does, configure
+  (a resuming client's session too), set fd, negotiate, wipe for reuse; for bulk, one
   ``s2n_send`` per write and one ``s2npy_recv`` burst, with the same
   read-ahead, per read): the floor any cffi binding driven from Python
   threads could reach in this harness. For bulk, ``Connection`` goes below
   that floor: its send/recv_into are one call into ``s2npy._datapath`` (C
   API: no cffi buffer export), so there it measures above 1.0x of raw;
 - ``raw-gil`` (handshake only): ``raw``, but the set-up is the one call
-  ``Connection`` makes with the GIL held (``s2npy._datapath.create_connection``)
+  ``Connection`` makes with the GIL held (``s2npy._datapath.create_connection``,
+  which also sets the session)
   instead of one cffi call per setting, each of which hands the GIL to the
   other thread: the floor of a binding whose connections cost no Python at all;
 - ``raw+16us`` (handshake only): ``raw`` plus 16 us of busy Python per side
@@ -82,6 +83,8 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float, gil_held_setup: bo
         lib.s2n_connection_set_blinding(conn, lib.S2N_SELF_SERVICE_BLINDING)
         if mode == lib.S2N_CLIENT:
             lib.s2n_set_server_name(conn, b"localhost")
+            if configs.session is not None:
+                lib.s2n_connection_set_session(conn, configs.session, len(configs.session))
         lib.s2n_connection_set_fd(conn, sock.fileno())
         return conn
 
@@ -90,7 +93,8 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float, gil_held_setup: bo
         reuse = address(idle[mode].pop()) if idle[mode] else 0
         server = mode == lib.S2N_SERVER
         made = _create_connection(reuse, mode, address(config.ptr), 0, _ACCEPT_ANY_HOST if server else 0, 0,
-                                  lib.S2N_SELF_SERVICE_BLINDING, None if server else b"localhost", sock.fileno(), 0)
+                                  lib.S2N_SELF_SERVICE_BLINDING, None if server else b"localhost", sock.fileno(), 0,
+                                  None if server else configs.session)
         if made <= 0:
             raise RuntimeError(f"raw set-up failed at step {-made}")
         return ffi.cast(_CONNECTION_POINTER, made)
@@ -106,11 +110,8 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float, gil_held_setup: bo
     def started(side: str, sock):
         """A connection set up on ``sock`` for ``side`` ("server" or "client"), not negotiated."""
         server = side == "server"
-        conn = set_up_connection(configs.server_config if server else configs.client_config,
+        return set_up_connection(configs.server_config if server else configs.client_config,
                                  lib.S2N_SERVER if server else lib.S2N_CLIENT, sock)
-        if not server and configs.session is not None:  # as Connection(session=...) sets it
-            lib.s2n_connection_set_session(conn, configs.session, len(configs.session))
-        return conn
 
     def negotiated(side: str, sock, prefer=None):
         conn = started(side, sock)

@@ -59,7 +59,11 @@ BLINDING = {"self-service": lib.S2N_SELF_SERVICE_BLINDING, "built-in": lib.S2N_B
 CREATE_STEPS = {1: "creating a connection (s2n_connection_new)", 2: "setting connection context",
                 3: "setting connection config", 4: "setting verify host callback", 5: "setting blinding",
                 6: "setting server name", 7: "setting the connection's file descriptor",
-                8: "setting memory pipe I/O"}
+                8: "setting memory pipe I/O", 9: "setting session for resumption"}
+#: What to try when a step of s2npy_connection_create fails, where there is something to say.
+CREATE_HINTS = {7: "pass an open socket or file descriptor", 9: "the session bytes must come from "
+                "Connection.session of a compatible config"}
+SESSION_HINT = CREATE_HINTS[9]
 
 _BURST_RECV = lib.s2npy_recv
 #: Connection() parses its mode by one lookup (Mode.parse for anything else) and keeps s2n's value.
@@ -95,6 +99,17 @@ def _server_name_bytes(name: str) -> bytes:
     except UnicodeError as exc:
         raise UsageError("setting server name", message=f"{name[:80]!r} is not a valid host name ({exc})",
                          hint="pass a DNS name (labels of at most 63 characters) or an IP address") from exc
+
+
+def _session_bytes(session: Any) -> bytes:
+    """A session to resume as bytes: any bytes-like object (``Connection.session`` gives bytes)."""
+    if type(session) is bytes:
+        return session
+    try:
+        return bytes(memoryview(session))
+    except TypeError:
+        raise UsageError("setting session for resumption", hint=SESSION_HINT,
+                         message=f"session must be bytes, not {type(session).__name__}") from None
 
 
 def _native_fd(io: Any) -> int | None:
@@ -180,6 +195,7 @@ class Connection:
             raise UsageError("setting blinding", message=f"unknown blinding {blinding!r}",
                              hint="use 'self-service' (default) or 'built-in'")
         name = None if server_name is None else _server_name_bytes(server_name)
+        session_bytes = None if session is None else _session_bytes(session)
         self.config = config
         self._handle = ffi.new_handle(self)
         # Each s2n call sets its blocked status: one per direction, so that a thread receiving
@@ -209,7 +225,7 @@ class Connection:
         config._attach()  # the config counts this connection from here until _release
         try:
             address = _create_connection(_address(config._idle.take(mode)), mode, config._address, context,
-                                         *verify_host, BLINDING[blinding], name, fd, mem)
+                                         *verify_host, BLINDING[blinding], name, fd, mem, session_bytes)
         except BaseException:
             config._detach()
             raise
@@ -217,15 +233,13 @@ class Connection:
             config._detach()
             self.closed = True  # nothing to free
             step = -address
-            check(-1, CREATE_STEPS[step] + (f" {server_name!r}" if step == 6 else ""),
-                  hint="pass an open socket or file descriptor" if step == 7 else None)
+            check(-1, CREATE_STEPS[step] + (f" {server_name!r}" if step == 6 else ""), hint=CREATE_HINTS.get(step))
         self._ptr = pointer = ffi.cast(_CONNECTION_POINTER, address)
         self._c_address = address
         self._unfreed.append(pointer)
         try:
-            if prefer is not None or cert_auth is not None or policy is not None or alpn is not None \
-                    or session is not None:
-                self._apply_options(prefer, cert_auth, policy, alpn, session)
+            if prefer is not None or cert_auth is not None or policy is not None or alpn is not None:
+                self._apply_options(prefer, cert_auth, policy, alpn)
             if fd >= 0:  # s2n already reads it
                 self._io_object, self._fd = io, fd
             elif mem:  # the pipe end reports its own I/O errors
@@ -237,8 +251,8 @@ class Connection:
             raise
 
     def _apply_options(self, prefer: str | None, cert_auth: CertAuth | str | None, policy: str | None,
-                       alpn: Sequence[str] | None, session: bytes | None) -> None:
-        """The constructor's per-connection overrides, each only when given."""
+                       alpn: Sequence[str] | None) -> None:
+        """The constructor's per-connection overrides, each only when given (its session is set by the create call)."""
         if prefer is not None:
             self.set_preference(prefer)
         if cert_auth is not None:
@@ -247,8 +261,6 @@ class Connection:
             self.set_policy(policy)
         if alpn is not None:
             self.set_alpn(alpn)
-        if session is not None:
-            self.set_session(session)
 
     # --- plumbing --------------------------------------------------------------------
 
@@ -404,9 +416,8 @@ class Connection:
 
     def set_session(self, session: bytes) -> None:
         """Client: resume the session saved from an earlier connection's ``session``."""
-        data = bytes(memoryview(session))
-        self._call(lib.s2n_connection_set_session(self.ptr, data, len(data)), "setting session for resumption",
-                   hint="the session bytes must come from Connection.session of a compatible config")
+        data = _session_bytes(session)
+        self._call(lib.s2n_connection_set_session(self.ptr, data, len(data)), CREATE_STEPS[9], hint=SESSION_HINT)
 
     def set_preference(self, prefer: str) -> None:
         """``"throughput"`` (16 KiB records) or ``"low_latency"`` (small records first)."""

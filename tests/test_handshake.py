@@ -154,6 +154,31 @@ def test_session_resumption_with_tickets(server_config, client_config):
     assert second.client.facts.session_resumed and second.server.facts.session_resumed
 
 
+def test_session_resumes_from_any_bytes_like_object(server_config, client_config):
+    """Connection(session=...) sets the session in its create call; a bytearray or memoryview works as bytes do."""
+    server, client = server_config(session_tickets=True), client_config(session_tickets=True)
+    session = s2npy.handshake(server, client, server_name="localhost").client.session
+    for copy in (bytearray(session), memoryview(session)):
+        result = s2npy.handshake(server, client, server_name="localhost", client_session=copy)
+        assert result.ok, result.error
+        assert result.client.facts.session_resumed
+
+
+@pytest.mark.parametrize("session, message", [
+    (b"not a session", "serialized session state is not in valid format"),
+    ("a str", "session must be bytes, not str"),
+])
+def test_bad_session_is_refused_by_the_constructor_which_frees_what_it_made(client_config, session, message):
+    """A refused session fails Connection() with what to try; the config no longer counts the connection."""
+    config = client_config(session_tickets=True)
+    with pytest.raises(s2npy.UsageError) as caught:
+        s2npy.Connection(config, "client", server_name="localhost", session=session)
+    assert caught.value.operation == "setting session for resumption"
+    assert message in str(caught.value)
+    assert "Connection.session of a compatible config" in str(caught.value)
+    config.close()  # refused while any connection still counted as its user
+
+
 def test_simulated_abort_is_diagnosed_as_such(server_config, client_config):
     result = s2npy.handshake(server_config(cert_auth="optional"), client_config(), server_name="localhost",
                              client=Behaviour(abort_at="CLIENT_CERT"))
