@@ -365,8 +365,10 @@ struct s2n_connection *s2npy_connection_create(struct s2n_connection *reuse, s2n
                                                struct s2n_config *config, void *ctx,
                                                s2n_verify_host_fn verify_host, void *verify_data,
                                                s2n_blinding blinding, const char *server_name, int fd,
-                                               struct s2npy_mem_end *mem, const uint8_t *session,
-                                               uint32_t session_length, int *failed_step);
+                                               struct s2npy_mem_end *mem, int prefer, int cert_auth,
+                                               const char *policy, const char **alpn, int alpn_count,
+                                               const uint8_t *session, uint32_t session_length,
+                                               int *failed_step);
 void s2npy_read_facts(struct s2n_connection *conn, struct s2npy_facts *out);
 int s2npy_negotiate(struct s2n_connection *conn, s2n_blocked_status *blocked, struct s2npy_facts *facts,
                     struct s2npy_progress *progress);
@@ -400,9 +402,12 @@ static int s2npy_set_io(struct s2n_connection *conn, s2n_recv_fn *recv, s2n_send
 
 /* A new connection with the setup every Connection does - context, config, verify host,
  * blinding, a client's server name, the I/O when s2n does it itself (an fd >= 0, or a
- * memory pipe end `mem`) and a client's session to resume (`session`, or NULL) - in one
- * crossing: each crossing releases and retakes the GIL, and after a handshake both
- * threads of a pair want it. `reuse`: a connection wiped by s2n_connection_wipe (of this
+ * memory pipe end `mem`) - and the constructor's per-connection overrides, each only when
+ * given: record preference (`prefer` 1 throughput, 2 low latency, 0 none), client auth type
+ * (`cert_auth`, -1 none), security `policy`, ALPN list (`alpn` of `alpn_count` names) and a
+ * client's session to resume - in one crossing: each crossing releases and retakes the GIL,
+ * and a client sets up right after handing its server thread a socket, which then takes the
+ * GIL at every release and runs its own set-up before the client can send its ClientHello. `reuse`: a connection wiped by s2n_connection_wipe (of this
  * mode, see s2npy/pool.py) to set up instead of a new one, or NULL. NULL on failure, with
  * *failed_step the 1-based step that failed (1 is s2n_connection_new) and s2n_errno left for
  * the caller; a connection that failed after its creation (or reuse) is freed (keeping
@@ -411,8 +416,10 @@ static struct s2n_connection *s2npy_connection_create(struct s2n_connection *reu
                                                       struct s2n_config *config, void *ctx,
                                                       s2n_verify_host_fn verify_host, void *verify_data,
                                                       s2n_blinding blinding, const char *server_name, int fd,
-                                                      struct s2npy_mem_end *mem, const uint8_t *session,
-                                                      uint32_t session_length, int *failed_step)
+                                                      struct s2npy_mem_end *mem, int prefer, int cert_auth,
+                                                      const char *policy, const char **alpn, int alpn_count,
+                                                      const uint8_t *session, uint32_t session_length,
+                                                      int *failed_step)
 {
     struct s2n_connection *conn = reuse != NULL ? reuse : s2n_connection_new(mode);
     int step = 1;
@@ -425,6 +432,13 @@ static struct s2n_connection *s2npy_connection_create(struct s2n_connection *reu
     if (++step, server_name && s2n_set_server_name(conn, server_name) < 0) goto failed;
     if (++step, fd >= 0 && s2n_connection_set_fd(conn, fd) < 0) goto failed;
     if (++step, mem != NULL && s2npy_set_io(conn, s2npy_mem_recv, s2npy_mem_send, mem) < 0) goto failed;
+    if (++step, (prefer == 1 && s2n_connection_prefer_throughput(conn) < 0)
+            || (prefer == 2 && s2n_connection_prefer_low_latency(conn) < 0))
+        goto failed;
+    if (++step, cert_auth >= 0 && s2n_connection_set_client_auth_type(conn, (s2n_cert_auth_type) cert_auth) < 0)
+        goto failed;
+    if (++step, policy != NULL && s2n_connection_set_cipher_preferences(conn, policy) < 0) goto failed;
+    if (++step, alpn != NULL && s2n_connection_set_protocol_preferences(conn, alpn, alpn_count) < 0) goto failed;
     if (++step, session != NULL && s2n_connection_set_session(conn, session, session_length) < 0) goto failed;
     *failed_step = 0;
     return conn;

@@ -65,7 +65,8 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float, gil_held_setup: bo
     import py_bench
     from s2npy import ffi, lib
     from s2npy._native import address
-    from s2npy.connection import _ACCEPT_ANY_HOST, _CONNECTION_POINTER, READ_AHEAD_SIZE, _create_connection
+    from s2npy.connection import (_ACCEPT_ANY_HOST, _CONNECTION_POINTER, _NO_OVERRIDES, READ_AHEAD_SIZE,
+                                  _create_connection)
 
     configs = py_bench.S2npyContestant(opts)  # configs.session: the ticket clients resume, once primed
 
@@ -94,7 +95,7 @@ def raw_contestant(opts: dict[str, str], busy_seconds: float, gil_held_setup: bo
         server = mode == lib.S2N_SERVER
         made = _create_connection(reuse, mode, address(config.ptr), 0, _ACCEPT_ANY_HOST if server else 0, 0,
                                   lib.S2N_SELF_SERVICE_BLINDING, None if server else b"localhost", sock.fileno(), 0,
-                                  None if server else configs.session)
+                                  *_NO_OVERRIDES, None if server else configs.session)
         if made <= 0:
             raise RuntimeError(f"raw set-up failed at step {-made}")
         return ffi.cast(_CONNECTION_POINTER, made)

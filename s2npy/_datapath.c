@@ -44,7 +44,8 @@ typedef ssize_t send_fn(void *conn, const void *buf, ssize_t size, int *blocked)
 /* s2npy_connection_create (build_s2n.py): a connection set up for a Connection, or NULL with
  * *failed_step set (s2n_errno left for the caller). */
 typedef void *create_fn(void *reuse, int mode, void *config, void *context, void *verify_host, void *verify_data,
-                        int blinding, const char *server_name, int fd, void *mem, const void *session,
+                        int blinding, const char *server_name, int fd, void *mem, int prefer, int cert_auth,
+                        const char *policy, void *alpn, int alpn_count, const void *session,
                         uint32_t session_length, int *failed_step);
 /* s2npy_negotiate (build_s2n.py): 0 done, 1 blocked, -1 failed; facts filled on completion if not NULL. */
 typedef int negotiate_fn(void *conn, int *blocked, void *facts, void *progress);
@@ -271,37 +272,41 @@ static PyType_Spec channel_spec = {"s2npy._datapath.DataChannel", sizeof(DataCha
                                    channel_slots};
 
 /* create_connection(reuse, mode, config, context, verify_host, verify_data, blinding, server_name,
- * fd, mem, session): s2npy_connection_create with the GIL held. Pointers are addresses (0 for
- * NULL), the server name and the session bytes or None. Returns the connection's address, or
- * minus the step that failed.
+ * fd, mem, prefer, cert_auth, policy, alpn, alpn_count, session): s2npy_connection_create with
+ * the GIL held. Pointers are addresses (0 for NULL); the server name, policy and session are
+ * bytes or None. Returns the connection's address, or minus the step that failed.
  * Why not through cffi, which releases the GIL around every call: the call takes ~1 us, and
  * releasing the GIL for it hands the GIL to a thread that just woke (a server thread handed a
  * socket while its client sets up), whose Python this thread then waits for, on the
  * handshake's critical path. Measured: socketpair handshakes +4% (BENCHMARKS.md). */
 static PyObject *create_connection(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 11) {
-        PyErr_SetString(PyExc_TypeError, "create_connection takes 11 arguments");
+    if (nargs != 16) {
+        PyErr_SetString(PyExc_TypeError, "create_connection takes 16 arguments");
         return NULL;
     }
     if (require_bound() < 0) return NULL;
     const char *server_name = args[7] == Py_None ? NULL : PyBytes_AsString(args[7]);
+    const char *policy = args[12] == Py_None ? NULL : PyBytes_AsString(args[12]);
+    void *alpn = address_of(args[13]);
     char *session = NULL;
     Py_ssize_t session_length = 0;
-    if (args[10] != Py_None && PyBytes_AsStringAndSize(args[10], &session, &session_length) < 0) return NULL;
+    if (args[15] != Py_None && PyBytes_AsStringAndSize(args[15], &session, &session_length) < 0) return NULL;
     if (session_length > UINT32_MAX) {
         PyErr_SetString(PyExc_OverflowError, "a session of more than 4 GiB");
         return NULL;
     }
     void *reuse = address_of(args[0]), *config = address_of(args[2]), *context = address_of(args[3]);
     void *verify_host = address_of(args[4]), *verify_data = address_of(args[5]), *mem = address_of(args[9]);
-    int mode, blinding, fd;
+    int mode, blinding, fd, prefer, cert_auth, alpn_count;
     if (PyErr_Occurred() || int_argument(args[1], &mode) < 0 || int_argument(args[6], &blinding) < 0
-            || int_argument(args[8], &fd) < 0)
+            || int_argument(args[8], &fd) < 0 || int_argument(args[10], &prefer) < 0
+            || int_argument(args[11], &cert_auth) < 0 || int_argument(args[14], &alpn_count) < 0)
         return NULL;
     int failed_step = 0;
     void *conn = connection_create(reuse, mode, config, context, verify_host, verify_data, blinding, server_name,
-                                   fd, mem, session, (uint32_t) session_length, &failed_step);
+                                   fd, mem, prefer, cert_auth, policy, alpn, alpn_count, session,
+                                   (uint32_t) session_length, &failed_step);
     return conn != NULL ? PyLong_FromVoidPtr(conn) : PyLong_FromLong(-failed_step);
 }
 
@@ -380,7 +385,8 @@ static PyMethodDef module_methods[] = {
     {"bind", bind, METH_VARARGS,
      "bind(s2npy_recv, s2n_send, s2npy_connection_create, s2npy_negotiate addresses): once, before any other use"},
     {"create_connection", (PyCFunction) (void (*)(void)) create_connection, METH_FASTCALL,
-     "create_connection(reuse, mode, config, context, verify_host, verify_data, blinding, server_name, fd, mem, session)"
+     "create_connection(reuse, mode, config, context, verify_host, verify_data, blinding, server_name, fd, mem,"
+     " prefer, cert_auth, policy, alpn, alpn_count, session)"
      ": s2npy_connection_create with the GIL held; the address, or minus the failed step"},
     {"negotiate", (PyCFunction) (void (*)(void)) negotiate, METH_FASTCALL,
      "negotiate(connection, in_calls, blocked, facts) -> the blocked status (0: done), NOT_CALLED, or (result, errno, address)"

@@ -59,11 +59,17 @@ BLINDING = {"self-service": lib.S2N_SELF_SERVICE_BLINDING, "built-in": lib.S2N_B
 CREATE_STEPS = {1: "creating a connection (s2n_connection_new)", 2: "setting connection context",
                 3: "setting connection config", 4: "setting verify host callback", 5: "setting blinding",
                 6: "setting server name", 7: "setting the connection's file descriptor",
-                8: "setting memory pipe I/O", 9: "setting session for resumption"}
+                8: "setting memory pipe I/O", 9: "preferring", 10: "setting cert auth",
+                11: "setting security policy", 12: "setting ALPN", 13: "setting session for resumption"}
+POLICY_HINT = "check the policy name (see Config.set_policy)"
+SESSION_HINT = "the session bytes must come from Connection.session of a compatible config"
 #: What to try when a step of s2npy_connection_create fails, where there is something to say.
-CREATE_HINTS = {7: "pass an open socket or file descriptor", 9: "the session bytes must come from "
-                "Connection.session of a compatible config"}
-SESSION_HINT = CREATE_HINTS[9]
+CREATE_HINTS = {7: "pass an open socket or file descriptor", 11: POLICY_HINT, 13: SESSION_HINT}
+#: Record preferences: name -> (s2npy_connection_create's code for it, its s2n setter).
+_PREFERENCES = {"throughput": (1, lib.s2n_connection_prefer_throughput),
+                "low_latency": (2, lib.s2n_connection_prefer_low_latency)}
+#: The create call's (prefer, cert_auth, policy, alpn, alpn_count) when no override is given.
+_NO_OVERRIDES = (0, -1, None, 0, 0)
 
 _BURST_RECV = lib.s2npy_recv
 #: Connection() parses its mode by one lookup (Mode.parse for anything else) and keeps s2n's value.
@@ -99,6 +105,26 @@ def _server_name_bytes(name: str) -> bytes:
     except UnicodeError as exc:
         raise UsageError("setting server name", message=f"{name[:80]!r} is not a valid host name ({exc})",
                          hint="pass a DNS name (labels of at most 63 characters) or an IP address") from exc
+
+
+def _preference(prefer: str) -> tuple[int, Any]:
+    """``"throughput"`` or ``"low_latency"``: (the create call's code, the s2n setter)."""
+    try:
+        return _PREFERENCES[prefer]
+    except (KeyError, TypeError):
+        raise UsageError("setting record preference", message=f"unknown preference {prefer!r}",
+                         hint="use 'throughput' or 'low_latency'") from None
+
+
+def _create_overrides(prefer: str | None, cert_auth: CertAuth | str | None, policy: str | None,
+                      alpn: Sequence[str] | None) -> tuple[tuple, Any]:
+    """The constructor's overrides as the create call takes them (see ``_NO_OVERRIDES``), each
+    checked here, and what keeps the ALPN array alive until the call."""
+    names, keep = alpn_array(alpn) if alpn is not None else (None, None)
+    return (0 if prefer is None else _preference(prefer)[0],
+            -1 if cert_auth is None else CertAuth.parse(cert_auth).c_value,
+            None if policy is None else str(policy).encode(),
+            0 if names is None else _address(names), 0 if keep is None else len(keep)), (names, keep)
 
 
 def _session_bytes(session: Any) -> bytes:
@@ -196,6 +222,9 @@ class Connection:
                              hint="use 'self-service' (default) or 'built-in'")
         name = None if server_name is None else _server_name_bytes(server_name)
         session_bytes = None if session is None else _session_bytes(session)
+        overrides, keep_alpn = _NO_OVERRIDES, None  # keep_alpn: the ALPN names live through the create call
+        if prefer is not None or cert_auth is not None or policy is not None or alpn is not None:
+            overrides, keep_alpn = _create_overrides(prefer, cert_auth, policy, alpn)
         self.config = config
         self._handle = ffi.new_handle(self)
         # Each s2n call sets its blocked status: one per direction, so that a thread receiving
@@ -217,15 +246,15 @@ class Connection:
             else:
                 fd = _native_fd(io)
                 fd = fd if fd is not None and 0 <= fd <= _MAX_FD else -1
-        # One C call: s2n_connection_new (or a wiped one to reuse) and the setup every connection
-        # needs (build_s2n.py), made with the GIL held (see _datapath.c).
+        # One C call: s2n_connection_new (or a wiped one to reuse), the setup every connection
+        # needs and the overrides given here (build_s2n.py), made with the GIL held (see _datapath.c).
         mode = self._c_mode
         context = _address(self._handle)
         verify_host = self._verify_host_callback(config, context)
         config._attach()  # the config counts this connection from here until _release
         try:
             address = _create_connection(_address(config._idle.take(mode)), mode, config._address, context,
-                                         *verify_host, BLINDING[blinding], name, fd, mem, session_bytes)
+                                         *verify_host, BLINDING[blinding], name, fd, mem, *overrides, session_bytes)
         except BaseException:
             config._detach()
             raise
@@ -233,13 +262,12 @@ class Connection:
             config._detach()
             self.closed = True  # nothing to free
             step = -address
-            check(-1, CREATE_STEPS[step] + (f" {server_name!r}" if step == 6 else ""), hint=CREATE_HINTS.get(step))
+            what = {6: f" {server_name!r}", 9: f" {prefer}", 11: f" {policy!r}"}.get(step, "")
+            check(-1, CREATE_STEPS[step] + what, hint=CREATE_HINTS.get(step))
         self._ptr = pointer = ffi.cast(_CONNECTION_POINTER, address)
         self._c_address = address
         self._unfreed.append(pointer)
         try:
-            if prefer is not None or cert_auth is not None or policy is not None or alpn is not None:
-                self._apply_options(prefer, cert_auth, policy, alpn)
             if fd >= 0:  # s2n already reads it
                 self._io_object, self._fd = io, fd
             elif mem:  # the pipe end reports its own I/O errors
@@ -249,18 +277,6 @@ class Connection:
         except BaseException:
             self.close()  # a half-made connection frees at once (and stops counting as the config's user)
             raise
-
-    def _apply_options(self, prefer: str | None, cert_auth: CertAuth | str | None, policy: str | None,
-                       alpn: Sequence[str] | None) -> None:
-        """The constructor's per-connection overrides, each only when given (its session is set by the create call)."""
-        if prefer is not None:
-            self.set_preference(prefer)
-        if cert_auth is not None:
-            self.set_cert_auth(cert_auth)
-        if policy is not None:
-            self.set_policy(policy)
-        if alpn is not None:
-            self.set_alpn(alpn)
 
     # --- plumbing --------------------------------------------------------------------
 
@@ -378,7 +394,7 @@ class Connection:
     def set_cert_auth(self, cert_auth: CertAuth | str) -> None:
         """Override the config's client certificate authentication for this connection."""
         parsed = CertAuth.parse(cert_auth)
-        self._call(lib.s2n_connection_set_client_auth_type(self.ptr, parsed.c_value), "setting cert auth")
+        self._call(lib.s2n_connection_set_client_auth_type(self.ptr, parsed.c_value), CREATE_STEPS[10])
 
     @property
     def cert_auth(self) -> CertAuth:
@@ -389,12 +405,12 @@ class Connection:
     def set_policy(self, name: str) -> None:
         """Override the config's security policy for this connection."""
         self._call(lib.s2n_connection_set_cipher_preferences(self.ptr, str(name).encode()),
-                   f"setting security policy {name!r}", hint="check the policy name (see Config.set_policy)")
+                   f"{CREATE_STEPS[11]} {name!r}", hint=POLICY_HINT)
 
     def set_alpn(self, protocols: Sequence[str]) -> None:
         """Override the config's ALPN protocol list for this connection."""
         names, keep = alpn_array(protocols)
-        self._call(lib.s2n_connection_set_protocol_preferences(self.ptr, names, len(keep)), "setting ALPN")
+        self._call(lib.s2n_connection_set_protocol_preferences(self.ptr, names, len(keep)), CREATE_STEPS[12])
 
     def set_config(self, config: Config) -> None:
         """Switch to another Config (allowed until the handshake passed the ClientHello)."""
@@ -417,16 +433,12 @@ class Connection:
     def set_session(self, session: bytes) -> None:
         """Client: resume the session saved from an earlier connection's ``session``."""
         data = _session_bytes(session)
-        self._call(lib.s2n_connection_set_session(self.ptr, data, len(data)), CREATE_STEPS[9], hint=SESSION_HINT)
+        self._call(lib.s2n_connection_set_session(self.ptr, data, len(data)), CREATE_STEPS[13], hint=SESSION_HINT)
 
     def set_preference(self, prefer: str) -> None:
         """``"throughput"`` (16 KiB records) or ``"low_latency"`` (small records first)."""
-        setters = {"throughput": lib.s2n_connection_prefer_throughput,
-                   "low_latency": lib.s2n_connection_prefer_low_latency}
-        if prefer not in setters:
-            raise UsageError("setting record preference", message=f"unknown preference {prefer!r}",
-                             hint="use 'throughput' or 'low_latency'")
-        self._call(setters[prefer](self.ptr), f"preferring {prefer}")
+        setter = _preference(prefer)[1]
+        self._call(setter(self.ptr), f"{CREATE_STEPS[9]} {prefer}")
 
     # --- handshake ------------------------------------------------------------------
 

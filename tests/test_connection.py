@@ -83,6 +83,35 @@ def test_s2npy_server_against_python_ssl_client_with_cert(pki_files, server_conf
     server_sock.close()
 
 
+def test_constructor_overrides_apply_to_their_connection_only(pki_files, server_config):
+    """cert_auth, policy, alpn and prefer given to Connection() (set in its one create call) govern
+    that handshake with Python's ssl; the config's next connection, a reused wiped one, has none."""
+    context = ssl.create_default_context(cafile=str(pki_files["ca"]))
+    context.load_cert_chain(pki_files["client"], pki_files["client_key"])
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    config = server_config()
+
+    def ssl_client(sock):
+        with context.wrap_socket(sock, server_hostname="localhost") as tls:
+            tls.sendall(b"ping")
+            return tls.version(), tls.selected_alpn_protocol()
+
+    for overrides, expected, cert_sent in [
+        ({"cert_auth": "required", "policy": "20240501", "alpn": ["h2"], "prefer": "throughput"}, ("TLSv1.2", "h2"), True),
+        ({}, ("TLSv1.3", None), False),
+    ]:
+        server_sock, client_sock = socket.socketpair()
+        thread, outcome = _run_in_thread(ssl_client, client_sock)
+        with s2npy.Connection(config, "server", io=server_sock, **overrides) as conn:
+            facts = conn.negotiate()
+            assert conn.recv(100) == b"ping"
+        thread.join(10)
+        assert outcome.get("value") == expected, outcome
+        assert facts.client_cert_sent is cert_sent
+        server_sock.close()
+    config.close()
+
+
 def test_recv_into_and_bulk_transfer_over_socketpair(server_config, client_config):
     server_sock, client_sock = socket.socketpair()
     payload = bytes(range(256)) * 4096  # 1 MiB
@@ -207,8 +236,11 @@ def test_closed_socket_or_negative_fd_is_refused(client_config):
         s2npy.Connection(config, "client", io=2**31)
     with pytest.raises(s2npy.UsageError, match="server name"):
         s2npy.Connection(config, "client", server_name="")
-    with pytest.raises(s2npy.S2NError, match="security policy"):
+    with pytest.raises(s2npy.UsageError, match="security policy 'no-such-policy' failed") as caught:
         s2npy.Connection(config, "client", policy="no-such-policy")
+    assert caught.value.hint == "check the policy name (see Config.set_policy)"
+    with pytest.raises(s2npy.UsageError, match="unknown preference 'fast'"):
+        s2npy.Connection(config, "client", prefer="fast")
     config.close()  # the failed connections do not hold the config: it closes at once
     other.close()
 
