@@ -19,7 +19,7 @@ another socketpair row of the benchmark table: ``hs_tls13_rsa``, ``hs_tls12_ecds
   ``Connection`` makes with the GIL held (``s2npy._datapath.create_connection``,
   which also sets the session)
   instead of one cffi call per setting, each of which hands the GIL to the
-  other thread: the floor of a binding whose connections cost no Python at all;
+  other thread: the same s2n calls set up as ``Connection`` sets them up;
 - ``raw+16us`` (handshake only): ``raw`` plus 16 us of busy Python per side
   after each handshake: what each microsecond of per-connection Python costs
   once the two threads serialise on the GIL;
@@ -45,6 +45,7 @@ It does not write results: the point is the relative cost, see BENCHMARKS.md
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import subprocess
@@ -282,8 +283,10 @@ def handshake_rows() -> dict:
             if row.workload == "handshake" and "native" in row.contestants and not {"reuse", "trace"} & set(row.params)}
 
 
+@functools.lru_cache(maxsize=None)
 def options(workload: str, row_key: str, seconds: float) -> dict[str, str]:
-    """The key=value options of the measured row (native_bench's and py_bench's)."""
+    """The key=value options of the measured row (native_bench's and py_bench's); the PEM files
+    are written once per process (the parent measures native with them every round)."""
     import run
 
     pki = run.write_pki()
