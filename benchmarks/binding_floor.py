@@ -16,10 +16,10 @@ another socketpair row of the benchmark table: ``hs_tls13_rsa``, ``hs_tls12_ecds
   that floor: its send/recv_into are one call into ``s2npy._datapath`` (C
   API: no cffi buffer export), so there it measures above 1.0x of raw;
 - ``raw-gil`` (handshake only): ``raw``, but the set-up is the one call
-  ``Connection`` makes with the GIL held (``s2npy._datapath.create_connection``,
-  which also sets the session)
-  instead of one cffi call per setting, each of which hands the GIL to the
-  other thread: the same s2n calls set up as ``Connection`` sets them up;
+  ``Connection`` makes (``s2npy._datapath.create_connection``, which also sets the
+  session, with the GIL held: it releases it only to allocate a connection, which
+  reuse avoids) instead of one cffi call per setting, each of which hands the GIL
+  to the other thread: the same s2n calls set up as ``Connection`` sets them up;
 - ``raw+16us`` (handshake only): ``raw`` plus 16 us of busy Python per side
   after each handshake: what each microsecond of per-connection Python costs
   once the two threads serialise on the GIL;

@@ -1,5 +1,6 @@
 /* s2npy._datapath: Connection.send and recv_into per call, without cffi in the way,
- * the connection setup call made with the GIL held (create_connection, below) and
+ * the connection setup call, made with the GIL held when it reuses a connection
+ * (create_connection, below), and
  * an untraced negotiate step with its call guard (negotiate, below).
  *
  * Why a second extension module: in bulk transfers the cost per call decides
@@ -272,13 +273,16 @@ static PyType_Spec channel_spec = {"s2npy._datapath.DataChannel", sizeof(DataCha
                                    channel_slots};
 
 /* create_connection(reuse, mode, config, context, verify_host, verify_data, blinding, server_name,
- * fd, mem, prefer, cert_auth, policy, alpn, alpn_count, session): s2npy_connection_create with
- * the GIL held. Pointers are addresses (0 for NULL); the server name, policy and session are
- * bytes or None. Returns the connection's address, or minus the step that failed.
- * Why not through cffi, which releases the GIL around every call: the call takes ~1 us, and
- * releasing the GIL for it hands the GIL to a thread that just woke (a server thread handed a
- * socket while its client sets up), whose Python this thread then waits for, on the
- * handshake's critical path. Measured: socketpair handshakes +4% (BENCHMARKS.md). */
+ * fd, mem, prefer, cert_auth, policy, alpn, alpn_count, session): s2npy_connection_create.
+ * Pointers are addresses (0 for NULL); the server name, policy and session are bytes or None.
+ * Returns the connection's address, or minus the step that failed.
+ * Why not through cffi, which releases the GIL around every call: setting up a reused (wiped)
+ * connection takes ~1 us, and releasing the GIL for it hands the GIL to a thread that just woke
+ * (a server thread handed a socket while its client sets up), whose Python this thread then
+ * waits for, on the handshake's critical path: so that call keeps the GIL (socketpair
+ * handshakes +4%, BENCHMARKS.md). A new connection (reuse 0) is another matter: s2n_connection_new
+ * allocates and mlocks ~44 KiB (~30 us), time the other thread can use, so that call releases it
+ * (socketpair handshakes without reuse +5%). */
 static PyObject *create_connection(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 16) {
@@ -304,9 +308,20 @@ static PyObject *create_connection(PyObject *Py_UNUSED(module), PyObject *const 
             || int_argument(args[11], &cert_auth) < 0 || int_argument(args[14], &alpn_count) < 0)
         return NULL;
     int failed_step = 0;
-    void *conn = connection_create(reuse, mode, config, context, verify_host, verify_data, blinding, server_name,
-                                   fd, mem, prefer, cert_auth, policy, alpn, alpn_count, session,
-                                   (uint32_t) session_length, &failed_step);
+    void *conn;
+    if (reuse != NULL) {
+        conn = connection_create(reuse, mode, config, context, verify_host, verify_data, blinding, server_name,
+                                 fd, mem, prefer, cert_auth, policy, alpn, alpn_count, session,
+                                 (uint32_t) session_length, &failed_step);
+    } else {
+        /* The arguments' objects (bytes, the ALPN array) are the caller's, alive through the call;
+         * the config counts this connection as its user, so it cannot be freed meanwhile. */
+        Py_BEGIN_ALLOW_THREADS
+        conn = connection_create(reuse, mode, config, context, verify_host, verify_data, blinding, server_name,
+                                 fd, mem, prefer, cert_auth, policy, alpn, alpn_count, session,
+                                 (uint32_t) session_length, &failed_step);
+        Py_END_ALLOW_THREADS
+    }
     return conn != NULL ? PyLong_FromVoidPtr(conn) : PyLong_FromLong(-failed_step);
 }
 

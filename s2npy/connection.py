@@ -82,7 +82,7 @@ _MAX_FD = 2**31 - 1  # a C int
 
 _datapath.bind(*(_address(ffi.addressof(lib, name))
                  for name in ("s2npy_recv", "s2n_send", "s2npy_connection_create", "s2npy_negotiate")))
-_create_connection = _datapath.create_connection  # s2npy_connection_create with the GIL held: see _datapath.c
+_create_connection = _datapath.create_connection  # s2npy_connection_create, the GIL held unless it allocates: see _datapath.c
 _c_negotiate = _datapath.negotiate  # an untraced negotiate step, its call guard included: see _datapath.c
 _CONNECTION_POINTER = ffi.typeof("struct s2n_connection *")
 #: The verify-host callbacks a connection installs, by address (0 keeps s2n's own check).
@@ -247,7 +247,8 @@ class Connection:
                 fd = _native_fd(io)
                 fd = fd if fd is not None and 0 <= fd <= _MAX_FD else -1
         # One C call: s2n_connection_new (or a wiped one to reuse), the setup every connection
-        # needs and the overrides given here (build_s2n.py), made with the GIL held (see _datapath.c).
+        # needs and the overrides given here (build_s2n.py), with the GIL held unless it
+        # allocates (see _datapath.c).
         mode = self._c_mode
         context = _address(self._handle)
         verify_host = self._verify_host_callback(config, context)
