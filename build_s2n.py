@@ -407,7 +407,8 @@ static int s2npy_set_io(struct s2n_connection *conn, s2n_recv_fn *recv, s2n_send
  * (`cert_auth`, -1 none), security `policy`, ALPN list (`alpn` of `alpn_count` names) and a
  * client's session to resume - in one crossing: each crossing releases and retakes the GIL,
  * and a client sets up right after handing its server thread a socket, which then takes the
- * GIL at every release and runs its own set-up before the client can send its ClientHello. `reuse`: a connection wiped by s2n_connection_wipe (of this
+ * GIL at every release and runs its own set-up before the client can send its ClientHello.
+ * `reuse`: a connection wiped by s2n_connection_wipe (of this
  * mode, see s2npy/pool.py) to set up instead of a new one, or NULL. NULL on failure, with
  * *failed_step the 1-based step that failed (1 is s2n_connection_new) and s2n_errno left for
  * the caller; a connection that failed after its creation (or reuse) is freed (keeping
