@@ -128,14 +128,16 @@ def _create_overrides(prefer: str | None, cert_auth: CertAuth | str | None, poli
 
 
 def _session_bytes(session: Any) -> bytes:
-    """A session to resume as bytes: any bytes-like object (``Connection.session`` gives bytes)."""
-    if type(session) is bytes:
-        return session
-    try:
-        return bytes(memoryview(session))
-    except TypeError:
-        raise UsageError("setting session for resumption", hint=SESSION_HINT,
-                         message=f"session must be bytes, not {type(session).__name__}") from None
+    """A session to resume as bytes: any non-empty bytes-like object (``Connection.session`` gives bytes)."""
+    if type(session) is not bytes:
+        try:
+            session = bytes(memoryview(session))
+        except TypeError:
+            raise UsageError(CREATE_STEPS[13], hint=SESSION_HINT,
+                             message=f"session must be bytes, not {type(session).__name__}") from None
+    if not session:  # s2n would report a stuffer out of data
+        raise UsageError(CREATE_STEPS[13], hint=SESSION_HINT, message="the session is empty")
+    return session
 
 
 def _native_fd(io: Any) -> int | None:

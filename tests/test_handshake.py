@@ -167,6 +167,7 @@ def test_session_resumes_from_any_bytes_like_object(server_config, client_config
 @pytest.mark.parametrize("session, message", [
     (b"not a session", "serialized session state is not in valid format"),
     ("a str", "session must be bytes, not str"),
+    (b"", "the session is empty"),
 ])
 def test_bad_session_is_refused_by_the_constructor_which_frees_what_it_made(client_config, session, message):
     """A refused session fails Connection() with what to try; the config no longer counts the connection."""
