@@ -308,20 +308,14 @@ static PyObject *create_connection(PyObject *Py_UNUSED(module), PyObject *const 
             || int_argument(args[11], &cert_auth) < 0 || int_argument(args[14], &alpn_count) < 0)
         return NULL;
     int failed_step = 0;
-    void *conn;
-    if (reuse != NULL) {
-        conn = connection_create(reuse, mode, config, context, verify_host, verify_data, blinding, server_name,
-                                 fd, mem, prefer, cert_auth, policy, alpn, alpn_count, session,
-                                 (uint32_t) session_length, &failed_step);
-    } else {
-        /* The arguments' objects (bytes, the ALPN array) are the caller's, alive through the call;
-         * the config counts this connection as its user, so it cannot be freed meanwhile. */
-        Py_BEGIN_ALLOW_THREADS
-        conn = connection_create(reuse, mode, config, context, verify_host, verify_data, blinding, server_name,
-                                 fd, mem, prefer, cert_auth, policy, alpn, alpn_count, session,
-                                 (uint32_t) session_length, &failed_step);
-        Py_END_ALLOW_THREADS
-    }
+    /* Released only to allocate (reuse 0): the arguments' objects (bytes, the ALPN array) are the
+     * caller's, alive through the call, and the config counts this connection as its user, so it
+     * cannot be freed meanwhile. */
+    PyThreadState *released = reuse == NULL ? PyEval_SaveThread() : NULL;
+    void *conn = connection_create(reuse, mode, config, context, verify_host, verify_data, blinding, server_name,
+                                   fd, mem, prefer, cert_auth, policy, alpn, alpn_count, session,
+                                   (uint32_t) session_length, &failed_step);
+    if (released != NULL) PyEval_RestoreThread(released);
     return conn != NULL ? PyLong_FromVoidPtr(conn) : PyLong_FromLong(-failed_step);
 }
 
