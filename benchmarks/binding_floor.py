@@ -275,36 +275,39 @@ def py_class_connection(releasing, holding) -> type:
     return PyClassConnection
 
 
-def handshake_rows() -> dict:
+def handshake_rows(seconds: float = 1.0) -> dict:
     """The benchmark table's socketpair handshake rows that every variant can run, by key."""
     import run
 
-    return {row.key: row for row in run.rows(smoke=False, seconds=1.0)
+    return {row.key: row for row in run.rows(smoke=False, seconds=seconds)
             if row.workload == "handshake" and "native" in row.contestants and not {"reuse", "trace"} & set(row.params)}
 
 
 @functools.lru_cache(maxsize=None)
-def options(workload: str, row_key: str, seconds: float) -> dict[str, str]:
-    """The key=value options of the measured row (native_bench's and py_bench's); the PEM files
-    are written once per process (the parent measures native with them every round)."""
+def pki() -> dict[str, dict[str, str]]:
+    """The PEM files, written once per process (the parent measures native with them every round)."""
     import run
 
-    pki = run.write_pki()
+    return run.write_pki()
+
+
+def options(workload: str, row_key: str, seconds: float) -> dict[str, str]:
+    """The key=value options of the measured row (native_bench's and py_bench's)."""
+    import run
+
     if workload == "bulk":
         total = max(16, int(seconds * 1024)) << 20  # 1 GiB per second asked (~0.5 s here), whole MiB
-        return {**pki["ecdsa"], "policy": run.TLS13_POLICY, "seconds": str(seconds), "chunk": "65536",
+        return {**pki()["ecdsa"], "policy": run.TLS13_POLICY, "seconds": str(seconds), "chunk": "65536",
                 "total": str(total)}
-    return {**run.row_options(handshake_rows()[row_key], pki), "seconds": str(seconds)}
+    return run.row_options(handshake_rows(seconds)[row_key], pki())
 
 
 def measure(workload: str, row_key: str, variant: str, seconds: float) -> float:
     """One variant in a fresh process: handshakes or MB per second."""
-    if variant == "native":
+    if variant == "native":  # handshake rows only, measured as the benchmark table measures them
         import run
 
-        opts = options(workload, row_key, seconds)
-        command = [str(run.NATIVE), workload, *(f"{key}={value}" for key, value in opts.items())]
-        return float(json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)["value"])
+        return run.measure("native", handshake_rows(seconds)[row_key], pki())[0]
     output = subprocess.run([sys.executable, __file__, "--workload", workload, "--row", row_key, "--child", variant,
                              "--seconds", str(seconds)], check=True, capture_output=True, text=True).stdout
     return float(output)
