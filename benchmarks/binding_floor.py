@@ -343,16 +343,15 @@ def main() -> None:
     if args.child:
         child(args.workload, args.row, args.child, args.seconds)
         return
+    import run
+
     variants = VARIANTS[args.workload]
     if args.workload == "handshake":
-        import run
-
         run.build_native()
         run.build_native(library=True)
     samples: dict[str, list[float]] = {variant: [] for variant in variants}
     for round_index in range(args.rounds):
-        turn = round_index % len(variants)
-        for variant in variants[turn:] + variants[:turn]:
+        for variant in run.rotated(variants, round_index):
             samples[variant].append(measure(args.workload, args.row, variant, args.seconds))
     medians = {variant: statistics.median(values) for variant, values in samples.items()}
     unit = "mb_per_s" if args.workload == "bulk" else "hs_per_s"

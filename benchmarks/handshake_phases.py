@@ -38,12 +38,11 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
+import run
 from bench_args import at_least
 
-HERE = Path(__file__).resolve().parent
 VARIANTS = ("native", "s2npy", "raw-gil", "ssl")
 #: (phase, from stamp, to stamp), the same as native_bench.c's PHASES.
 PHASES = (
@@ -111,9 +110,7 @@ def summary(stamps: list[dict[str, int]]) -> dict[str, Any]:
 
 
 def child(variant: str, count: int) -> None:
-    sys.path.insert(0, str(HERE))
     import binding_floor
-    import run
 
     opts = {**run.write_pki()["ecdsa"], "policy": run.TLS13_POLICY}
     if variant == "native":
@@ -157,14 +154,13 @@ def main() -> None:
     if args.child:
         child(args.child, args.count)
         return
-    variants = args.variants.split(",")
+    variants = tuple(args.variants.split(","))
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}: choose from {', '.join(VARIANTS)}")
     samples: dict[str, list[dict[str, Any]]] = {variant: [] for variant in variants}
     for round_index in range(args.rounds):
-        turn = round_index % len(variants)
-        for variant in variants[turn:] + variants[:turn]:
+        for variant in run.rotated(variants, round_index):
             samples[variant].append(measure(variant, args.count))
     print(table(samples))
 

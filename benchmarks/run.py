@@ -158,6 +158,13 @@ def measure(contestant: str, row: Row, pki: dict) -> tuple[float, float | None]:
     return float(result["value"]), result.get("per_cpu")
 
 
+def rotated(items: tuple, round_index: int) -> tuple:
+    """``items`` in the order of round ``round_index``: each round starts one further along, so
+    that no contestant or variant always runs first (or right after another) on a drifting machine."""
+    turn = round_index % len(items)
+    return items[turn:] + items[:turn]
+
+
 def run(smoke: bool, rounds: int, seconds: float) -> dict:
     """Every row, every contestant, ``rounds`` times in rotating order; the raw samples."""
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -167,7 +174,7 @@ def run(smoke: bool, rounds: int, seconds: float) -> dict:
     samples: dict[str, dict[str, list[float]]] = {row.key: {c: [] for c in row.contestants} for row in table}
     per_cpu: dict[str, dict[str, list[float]]] = {row.key: {c: [] for c in row.contestants} for row in table}
     for round_index in range(rounds):
-        order = CONTESTANTS[round_index % 3:] + CONTESTANTS[:round_index % 3]
+        order = rotated(CONTESTANTS, round_index)
         for row in table:
             if row.once and round_index > 0:
                 continue
