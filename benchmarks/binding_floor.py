@@ -33,6 +33,10 @@ another socketpair row of the benchmark table: ``hs_tls13_rsa``, ``hs_tls12_ecds
   each make one C call into ``native_bench.so`` (set-up and give-back with the GIL
   held, as ``Connection``'s are): the ceiling of a binding that keeps
   ``Connection`` a Python class and moves all of its work into C;
+- ``c-class`` (handshake only): ``py-class`` with a type written in C in the class's
+  place (``native_class.c``, compiled into ``native_bench.so``): the same three calls
+  from C methods, so no Python frame runs in a connection's life: the ceiling of
+  a binding whose ``Connection`` is a C type;
 - ``native`` (handshake only): ``native_bench``, the benchmark table's C contestant.
 
 ``handshake`` is the socketpair handshake row, ``bulk`` the 64 KiB-writes row
@@ -56,7 +60,7 @@ from pathlib import Path
 from bench_args import at_least, positive_seconds
 
 HERE = Path(__file__).resolve().parent
-VARIANTS = {"handshake": ("connection", "raw", "raw-gil", "raw+16us", "py-class", "one-call", "native"),
+VARIANTS = {"handshake": ("connection", "raw", "raw-gil", "raw+16us", "py-class", "c-class", "one-call", "native"),
             "bulk": ("connection", "raw")}
 DEFAULT_ROW = "hs_tls13_ecdsa"
 
@@ -222,11 +226,10 @@ class OneCall(NativeSides):
         self.side(0, sock.fileno())
 
 
-class PyClass(NativeSides):
-    """A Python class in Connection's place whose three methods each make one C call."""
+class ClassSides(NativeSides):
+    """Sides made by ``self.connection_class``, a class in ``Connection``'s place (same signature)."""
 
-    def __init__(self, opts: dict[str, str]) -> None:
-        self.connection_class = py_class_connection(*native_library(opts))
+    connection_class: type
 
     def server(self, sock, prefer=None):
         connection = self.connection_class(None, "server", io=sock, trace=None, prefer=prefer)
@@ -238,6 +241,29 @@ class PyClass(NativeSides):
                                            session=None, prefer=prefer)
         connection.negotiate()
         return connection
+
+
+class PyClass(ClassSides):
+    """A Python class in Connection's place whose three methods each make one C call."""
+
+    def __init__(self, opts: dict[str, str]) -> None:
+        self.connection_class = py_class_connection(*native_library(opts))
+
+
+class CClass(ClassSides):
+    """A C type in Connection's place making the same three calls from C methods (native_class.c)."""
+
+    def __init__(self, opts: dict[str, str]) -> None:
+        from importlib.machinery import ExtensionFileLoader
+        from importlib.util import module_from_spec, spec_from_loader
+
+        import run
+
+        native_library(opts)  # set up first: the module is the same loaded library
+        loader = ExtensionFileLoader("native_bench", str(run.NATIVE_LIBRARY))
+        module = module_from_spec(spec_from_loader("native_bench", loader))
+        loader.exec_module(module)
+        self.connection_class = module.NativeConnection
 
 
 def py_class_connection(releasing, holding) -> type:
@@ -323,6 +349,8 @@ def child(workload: str, row_key: str, variant: str, seconds: float) -> None:
         contestant = OneCall(opts)
     elif variant == "py-class":
         contestant = PyClass(opts)
+    elif variant == "c-class":
+        contestant = CClass(opts)
     else:
         contestant = raw_contestant(opts, 16e-6 if variant == "raw+16us" else 0.0, gil_held_setup=variant == "raw-gil")
     run_workload = py_bench.run_bulk if workload == "bulk" else py_bench.run_handshake

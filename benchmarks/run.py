@@ -23,6 +23,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS = HERE / "results"
 NATIVE = HERE / "native_bench"
-NATIVE_LIBRARY = HERE / "native_bench.so"  # binding_floor.py's one-call and py-class variants
+NATIVE_LIBRARY = HERE / "native_bench.so"  # binding_floor.py's one-call, py-class and c-class variants
 CONTESTANTS = ("s2npy", "native", "ssl")
 TLS13_POLICY = "default_tls13"
 TLS12_POLICY = "20240501"
@@ -101,20 +102,21 @@ DERIVED = [
 def build_native(library: bool = False) -> Path:
     """Compile native_bench.c against build_s2n's static libraries (when stale).
 
-    ``library``: the shared library of binding_floor.py's one-call and py-class variants (see native_bench.c)
-    instead of the program.
+    ``library``: the shared library of binding_floor.py's one-call, py-class and c-class variants (see
+    native_bench.c and native_class.c) instead of the program.
     """
     sys.path.insert(0, str(ROOT))
     import build_s2n
 
     libs = build_s2n.prepare_native_libs()
-    source = HERE / "native_bench.c"
+    sources = [HERE / "native_bench.c", *([HERE / "native_class.c"] if library else [])]
     target = NATIVE_LIBRARY if library else NATIVE
-    inputs = [source, *map(Path, libs.extra_objects)]
+    inputs = [*sources, *map(Path, libs.extra_objects)]
     if target.exists() and target.stat().st_mtime >= max(p.stat().st_mtime for p in inputs):
         return target
-    shared = ["-shared", "-fPIC", "-DNATIVE_BENCH_LIBRARY"] if library else []
-    command = [os.environ.get("CC", "cc"), "-O2", *shared, "-o", str(target), str(source),
+    # The library is also a Python extension module (native_class.c): Python's headers, no libpython.
+    shared = ["-shared", "-fPIC", "-DNATIVE_BENCH_LIBRARY", f"-I{sysconfig.get_paths()['include']}"] if library else []
+    command = [os.environ.get("CC", "cc"), "-O2", *shared, "-o", str(target), *map(str, sources),
                *[f"-I{d}" for d in libs.include_dirs], *libs.extra_objects,
                *[f"-L{d}" for d in libs.library_dirs], *[f"-l{lib}" for lib in libs.libraries]]
     subprocess.run(command, check=True)

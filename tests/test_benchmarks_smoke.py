@@ -32,7 +32,7 @@ def test_smoke_run_produces_every_row(tmp_path):
     assert report["meta"]["machine"]["nproc"] >= 1
 
 
-HANDSHAKE_FLOOR_VARIANTS = {"connection", "raw", "raw-gil", "raw+16us", "py-class", "one-call", "native"}
+HANDSHAKE_FLOOR_VARIANTS = {"connection", "raw", "raw-gil", "raw+16us", "py-class", "c-class", "one-call", "native"}
 
 
 @pytest.mark.parametrize("arguments, variants, unit", [
