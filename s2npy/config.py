@@ -134,6 +134,9 @@ class Config:
         self._verify_host: Callable[[str], bool] | None = None
         self._client_hello_callback = None
         self._key_log_sinks: list[Callable[["Connection", str], None]] = []
+        # s2n calls Python with a connection's context (verify host, client hello, key log, events):
+        # only then does a Connection make the handle that context is (see Connection._context).
+        self._calls_connections = False
         for chain, key in certificates:
             self.add_certificate(chain, key)
         if not system_trust:
@@ -283,6 +286,7 @@ class Config:
         if not callable(callback):
             raise ConfigError(f"verify_host must be callable, not {type(callback).__name__}")
         self._verify_host = callback
+        self._calls_connections = True
 
     def set_max_chain_depth(self, depth: int) -> None:
         """Refuse peer chains longer than ``depth`` certificates."""
@@ -374,6 +378,7 @@ class Config:
         if not callable(callback):
             raise ConfigError(f"client hello callback must be callable, not {type(callback).__name__}")
         self._client_hello_callback = callback
+        self._calls_connections = True
         check(lib.s2n_config_set_client_hello_cb(self.ptr, lib.s2npy_client_hello_cb, self._handle),
               "setting client hello callback")
         mode = lib.S2N_CLIENT_HELLO_CB_BLOCKING if blocking else lib.S2N_CLIENT_HELLO_CB_NONBLOCKING
@@ -392,6 +397,7 @@ class Config:
             self._key_log_sinks.append(target)
         elif target is not True:
             raise ConfigError(f"key log target must be a path, a callable or True, not {target!r}")
+        self._calls_connections = True
         check(lib.s2n_config_set_key_log_cb(self.ptr, lib.s2npy_key_log_cb, self._handle),
               "setting key log callback")
 
@@ -401,6 +407,7 @@ class Config:
         if not HAS_EVENTS:
             raise UsageError("enabling events", message="this s2n-tls build has no api/unstable/events.h "
                              "timing checkpoints", hint="build s2npy against a newer s2n-tls")
+        self._calls_connections = True
         check(lib.s2n_config_set_subscriber(self.ptr, self._handle), "setting event subscriber")
         check(lib.s2n_config_set_handshake_event(self.ptr, lib.s2npy_handshake_event_cb),
               "setting handshake event callback")

@@ -26,6 +26,7 @@ server can do so without blocking anything); pass
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import operator
 import os
@@ -83,11 +84,13 @@ _MAX_FD = 2**31 - 1  # a C int
 _datapath.bind(*(_address(ffi.addressof(lib, name))
                  for name in ("s2npy_recv", "s2n_send", "s2npy_connection_create", "s2npy_negotiate")))
 _create_connection = _datapath.create_connection  # s2npy_connection_create, the GIL held unless it allocates: see _datapath.c
-_c_negotiate = _datapath.negotiate  # an untraced negotiate step, its call guard included: see _datapath.c
 _CONNECTION_POINTER = ffi.typeof("struct s2n_connection *")
 #: The verify-host callbacks a connection installs, by address (0 keeps s2n's own check).
 _PYTHON_VERIFY_HOST = _address(ffi.addressof(lib, "s2npy_verify_host_cb"))
 _ACCEPT_ANY_HOST = _address(ffi.addressof(lib, "s2npy_accept_any_host"))
+#: Without a Python verify-host callback, by mode: a server validates a client certificate's
+#: chain, not its names (as ssl does); a client keeps s2n's own check of its server name.
+_HOST_CHECKS = {lib.S2N_SERVER: (_ACCEPT_ANY_HOST, 0), lib.S2N_CLIENT: (0, 0)}
 
 
 @functools.lru_cache(maxsize=256)
@@ -157,12 +160,8 @@ def _native_fd(io: Any) -> int | None:
 _TRACE_ENV_SET = bool(os.environ.get("S2NPY_TRACE"))
 
 
-def _tracing_requested() -> bool:
-    """Tracing without code changes: S2NPY_TRACE=1 at start-up or the s2npy.trace logger set to DEBUG."""
-    return _TRACE_ENV_SET or TRACE_LOGGER.level == logging.DEBUG
 
-
-class Connection:
+class Connection(_datapath.ConnectionCore):
     """A TLS connection using ``config``; ``mode`` is ``"client"`` or ``"server"``.
 
     ``io``: a socket, a file descriptor, or a transport object (see module doc).
@@ -179,7 +178,8 @@ class Connection:
     # Per-connection state starts as these class-level values (each is replaced, never mutated):
     # every Connection() saves setting them one by one.
     _ptr = None
-    _c_address = 0  # _ptr as an int, for s2npy._datapath.negotiate; 0 once closed
+    _handle = None  # this connection as s2n's context for Python callbacks, made when needed (_context)
+    _c_address = 0  # _ptr as an int, for ConnectionCore's negotiate steps; 0 once closed
     _peer_chain: "weakref.ref[PeerCertChain] | None" = None  # the facts' shared lazy chain view
     closed = False
     _callback_error: BaseException | None = None
@@ -196,7 +196,10 @@ class Connection:
     _handshake_done = False
     trace: "ConnectionTrace | None" = None
 
-    def __init__(self, config: Config, mode: Mode | str = Mode.CLIENT, *,
+    # Connection(...) runs ConnectionCore's __init__ (C): the common case is set up there, without
+    # Python frames (see _datapath.c), anything else by this method, the full constructor, whose
+    # signature is Connection's (__signature__, below, and __init__ for type checkers).
+    def _setup(self, config: Config, mode: Mode | str = Mode.CLIENT, *,
                  io: socket.socket | int | Transport | None = None,
                  server_name: str | None = None,
                  cert_auth: CertAuth | str | None = None,
@@ -228,15 +231,14 @@ class Connection:
         if prefer is not None or cert_auth is not None or policy is not None or alpn is not None:
             overrides, keep_alpn = _create_overrides(prefer, cert_auth, policy, alpn)
         self.config = config
-        self._handle = ffi.new_handle(self)
         # Each s2n call sets its blocked status: one per direction, so that a thread receiving
         # while another sends reads its own (and the C data path gets the send, recv pair).
-        self._blocked = ffi.new("s2n_blocked_status[3]")  # [0] negotiate, [1] send and shutdown, [2] recv
-        self._send_blocked, self._recv_blocked = self._blocked + 1, self._blocked + 2
-        self._blocked_address = _address(self._blocked)
+        self._blocked = blocked = ffi.new("s2n_blocked_status[3]")  # [0] negotiate, [1] send and shutdown, [2] recv
+        self._blocked_address = _address(blocked)
         self._recv_failed = ffi.new("int *")  # set when a recv burst's later record failed
         if trace is None:
-            trace = _tracing_requested()
+            # Tracing without code changes: S2NPY_TRACE=1 at start-up or the s2npy.trace logger at DEBUG.
+            trace = _TRACE_ENV_SET or TRACE_LOGGER.level == logging.DEBUG
         if trace is not False:
             self._start_trace(trace)  # needs only the mode and config: decides whether s2n may own the fd
         # s2n's own I/O is set up by the create call: an fd, or a memory pipe's C end. Others
@@ -252,7 +254,7 @@ class Connection:
         # needs and the overrides given here (build_s2n.py), with the GIL held unless it
         # allocates (see _datapath.c).
         mode = self._c_mode
-        context = _address(self._handle)
+        context = self._context() if config._calls_connections else 0
         verify_host = self._verify_host_callback(config, context)
         config._attach()  # the config counts this connection from here until _release
         try:
@@ -262,11 +264,7 @@ class Connection:
             config._detach()
             raise
         if address <= 0:
-            config._detach()
-            self.closed = True  # nothing to free
-            step = -address
-            what = {6: f" {server_name!r}", 9: f" {prefer}", 11: f" {policy!r}"}.get(step, "")
-            check(-1, CREATE_STEPS[step] + what, hint=CREATE_HINTS.get(step))
+            self._creation_failed(-address, server_name, prefer, policy)
         self._ptr = pointer = ffi.cast(_CONNECTION_POINTER, address)
         self._c_address = address
         self._unfreed.append(pointer)
@@ -281,6 +279,17 @@ class Connection:
             self.close()  # a half-made connection frees at once (and stops counting as the config's user)
             raise
 
+    if TYPE_CHECKING:
+        __init__ = _setup
+
+    def _creation_failed(self, step: int, server_name: str | None = None, prefer: str | None = None,
+                         policy: str | None = None) -> None:
+        """The create call failed at ``step``: give the config back and raise what s2n said."""
+        self.config._detach()
+        self.closed = True  # nothing to free
+        what = {6: f" {server_name!r}", 9: f" {prefer}", 11: f" {policy!r}"}.get(step, "")
+        check(-1, CREATE_STEPS[step] + what, hint=CREATE_HINTS.get(step))
+
     # --- plumbing --------------------------------------------------------------------
 
     @property
@@ -290,6 +299,16 @@ class Connection:
             raise UsageError("using a connection", message="the connection is closed",
                              hint="create a new Connection")
         return self._ptr
+
+    @property
+    def _send_blocked(self):
+        """The blocked status of send and shutdown calls (``_blocked[1]``)."""
+        return self._blocked + 1
+
+    @property
+    def _recv_blocked(self):
+        """The blocked status of recv calls (``_blocked[2]``)."""
+        return self._blocked + 2
 
     def _call(self, result: int, operation: str, hint: str | None = None) -> int:
         """Check an s2n return code for this connection, surfacing callback exceptions."""
@@ -324,10 +343,17 @@ class Connection:
         """
         if config._verify_host is not None:
             return _PYTHON_VERIFY_HOST, context
-        if self.mode is Mode.SERVER:
-            # A server validates a client certificate's chain, not its names (as ssl does).
-            return _ACCEPT_ANY_HOST, 0
-        return 0, 0
+        return _HOST_CHECKS[self._c_mode]
+
+    def _context(self) -> int:
+        """The address of this connection's handle, s2n's context for the config's Python callbacks.
+
+        Made when first needed: only a config with such callbacks (``Config._calls_connections``)
+        has s2n call back with it. The handle refers to this object (a cycle), until ``_release``.
+        """
+        if self._handle is None:
+            self._handle = ffi.new_handle(self)
+        return _address(self._handle)
 
     def _start_trace(self, trace: "bool | Tracer") -> None:
         """Trace this connection: ``trace`` is True (its own trace) or a Tracer collecting many."""
@@ -427,7 +453,10 @@ class Connection:
             raise
         self.config._detach()
         self.config = config
-        callback, data = self._verify_host_callback(config, _address(self._handle))
+        if config._calls_connections and self._handle is None:
+            self._call(lib.s2n_connection_set_ctx(self.ptr, ffi.cast("void *", self._context())),
+                       CREATE_STEPS[2])
+        callback, data = self._verify_host_callback(config, self._context() if config._calls_connections else 0)
         if callback:
             self._call(lib.s2n_connection_set_verify_host_callback(
                 self.ptr, ffi.cast("s2n_verify_host_fn", callback), ffi.cast("void *", data)),
@@ -445,16 +474,16 @@ class Connection:
 
     # --- handshake ------------------------------------------------------------------
 
-    def try_negotiate(self) -> Blocked:
-        """Run the handshake as far as the I/O allows; ``NOT_BLOCKED`` means done."""
-        if self.trace is None:
-            return self._negotiate_once(0)
+    # try_negotiate() and negotiate() are ConnectionCore's (C): untraced, one negotiate step
+    # there (s2npy._datapath's, call guard included), the rest by the methods below.
+
+    def _traced_try_negotiate(self) -> Blocked:
+        """``try_negotiate()`` of a traced connection."""
         return self.trace.traced_negotiate(lambda progress: self._traced_negotiate_once(ffi.NULL, progress))
 
-    def _negotiate_once(self, facts_address: int) -> Blocked:
-        """One untraced s2n_negotiate call, made by ``s2npy._datapath.negotiate`` (call guard
-        included); on completion it also fills the facts struct at ``facts_address`` (0: none)."""
-        outcome = _c_negotiate(self, self._in_calls, self._blocked_address, facts_address)
+    def _untraced_outcome(self, outcome: Any) -> Blocked:
+        """What an untraced negotiate step's ``outcome`` means (``s2npy._datapath.negotiate``'s
+        result: see there), raised if it failed."""
         if type(outcome) is int:  # the guard is left: the blocked status (NOT_BLOCKED: done), or closed
             if outcome > 0 and self._callback_error is None:
                 return Blocked.of(outcome)
@@ -550,21 +579,19 @@ class Connection:
         self._raise_callback_error(error)
         raise error
 
-    def negotiate(self) -> NegotiatedFacts:
-        """Do the TLS handshake; return the negotiated facts.
-
-        Raises :class:`~s2npy.WantReadError`/``WantWriteError``/
-        ``WantApplicationInputError`` on non-blocking I/O (call again when
-        ready), or the :class:`~s2npy.S2NError` subclass that says why the
-        handshake failed, with ``exc.diagnosis`` (and ``exc.trace`` if traced).
-        """
+    def _traced_negotiate(self) -> NegotiatedFacts:
+        """``negotiate()`` of a traced connection."""
         raw = ffi.new("struct s2npy_facts *")  # filled by the call that completes: one crossing, not two
-        if self.trace is None:
-            blocked = self._negotiate_once(_address(raw))
-        else:
-            blocked = self.trace.traced_negotiate(lambda progress: self._traced_negotiate_once(raw, progress))
-        if blocked is not Blocked.NOT_BLOCKED:
-            raise blocked_error("handshake", blocked)
+        self._raise_unless_done(self.trace.traced_negotiate(lambda progress: self._traced_negotiate_once(raw, progress)))
+        return self._completed(raw)
+
+    def _negotiate_finish(self, outcome: Any, raw) -> NegotiatedFacts:
+        """An untraced ``negotiate()`` whose step ``outcome`` needs Python (blocked, failed, or a callback's exception)."""
+        self._raise_unless_done(self._untraced_outcome(outcome))
+        return self._completed(raw)
+
+    def _completed(self, raw) -> NegotiatedFacts:
+        """The facts of a completed handshake, from the ``struct s2npy_facts`` its last step filled."""
         chain = self._lazy_peer_chain(self._ptr)
         facts = facts_from_struct(raw, chain)
         if self.trace is not None:
@@ -574,6 +601,12 @@ class Connection:
             chain.capture()
             self.trace.on_success(facts)
         return facts
+
+    @staticmethod
+    def _raise_unless_done(blocked: Blocked) -> None:
+        """``negotiate()`` on non-blocking I/O: a blocked handshake is a Want*Error."""
+        if blocked is not Blocked.NOT_BLOCKED:
+            raise blocked_error("handshake", blocked)
 
     @property
     def handshake_complete(self) -> bool:
@@ -847,13 +880,7 @@ class Connection:
         ptr = self.ptr
         return read_facts(ptr, chain=self._lazy_peer_chain(ptr))
 
-    def _lazy_peer_chain(self, ptr) -> PeerCertChain:
-        """A view of the peer chain read on first use (or when this connection closes)."""
-        view = self._peer_chain() if self._peer_chain is not None else None
-        if view is None or view.loaded:  # a chain read mid-handshake may since have changed
-            view = PeerCertChain(lambda: peer_cert_ders(ptr))
-            self._peer_chain = weakref.ref(view)
-        return view
+    # _lazy_peer_chain(ptr) is ConnectionCore's (C): the view of the peer chain facts hand out.
 
     def _keep_chains(self) -> None:
         """Before the s2n connection is freed: read the peer chain if facts still reference it."""
@@ -932,3 +959,21 @@ class Connection:
         state = "closed" if self._ptr is None else (self.last_message or "?")
         return f"<Connection {self.mode.value} {state}>"
 
+
+
+_SETUP_SIGNATURE = inspect.signature(Connection._setup)
+Connection.__signature__ = _SETUP_SIGNATURE.replace(parameters=tuple(_SETUP_SIGNATURE.parameters.values())[1:])
+
+# What ConnectionCore's fast paths (C) use; they take exactly the cases the Python methods above
+# would handle as they do (see _datapath.c).
+_datapath.bind_core({
+    "config_type": Config, "socket_type": socket.socket, "pipe_end_type": MemoryPipeEnd, "modes": _MODES,
+    "client_mode": Mode.CLIENT, "encode_server_name": _encode_server_name, "trace_logger": TRACE_LOGGER,
+    "ffi_new": ffi.new, "ffi_cast": ffi.cast, "blocked_type": ffi.typeof("s2n_blocked_status[3]"),
+    "int_pointer_type": ffi.typeof("int *"), "facts_pointer_type": ffi.typeof("struct s2npy_facts *"),
+    "connection_type": _CONNECTION_POINTER, "uintptr_type": ffi.typeof("uintptr_t"),
+    "orphan_errors": _orphan_errors, "blocked_members": Blocked._value2member_map_,
+    "self_service": "self-service", "chain_type": PeerCertChain, "partial": functools.partial,
+    "peer_cert_ders": peer_cert_ders, "facts_from_struct": facts_from_struct, "debug_level": logging.DEBUG, "max_fd": _MAX_FD, "trace_env": _TRACE_ENV_SET,
+    "blinding": BLINDING["self-service"], "server_mode": lib.S2N_SERVER, "accept_any_host": _ACCEPT_ANY_HOST,
+})
