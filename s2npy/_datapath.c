@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #define NOT_CALLED (-2)
@@ -381,16 +382,25 @@ static PyObject *negotiate_step(PyObject *connection, PyObject *in_calls, int *b
  * is a sleep and a wake-up on the handshake's critical path. The less Python in those
  * windows, the fewer waits (BENCHMARKS.md, "GIL waits"). */
 
+/* The C part of a Connection: what its s2n calls write, owned by the object (no cffi allocation
+ * per connection). Python reads it through the addresses the getters below give. */
+typedef struct {
+    PyObject_HEAD
+    int blocked[3];  /* s2n_blocked_status (an int enum): [0] negotiate, [1] send and shutdown, [2] recv;
+                      * one per direction, so that a thread receiving while another sends reads its own */
+    int recv_failed; /* set when a recv burst's later record failed */
+} ConnectionCore;
+
 /* Attribute names, interned once. */
 enum core_name {
-    N_MODE, N_C_MODE, N_IN_CALLS, N_UNFREED, N_CONFIG, N_BLOCKED, N_BLOCKED_ADDRESS, N_RECV_FAILED, N_PTR,
+    N_MODE, N_C_MODE, N_IN_CALLS, N_UNFREED, N_CONFIG, N_PTR,
     N_C_ADDRESS, N_IO_OBJECT, N_IO_BINDING, N_FD, N_TRACE, N_HANDSHAKE_DONE, N_CALLBACK_ERROR, N_ERROR,
     N_CALLS_CONNECTIONS, N_FROZEN, N_USERS, N_IDLE, N_ADDRESS, N_GETTIMEOUT, N_FILENO, N_NATIVE_END, N_LEVEL,
     N_SETUP, N_CREATION_FAILED, N_TRACED_NEGOTIATE, N_NEGOTIATE_FINISH, N_UNTRACED_OUTCOME, N_CLOSE, N_PEER_CHAIN,
     N_LOADED, N_COUNT
 };
 static const char *const core_name_text[N_COUNT] = {
-    "mode", "_c_mode", "_in_calls", "_unfreed", "config", "_blocked", "_blocked_address", "_recv_failed", "_ptr",
+    "mode", "_c_mode", "_in_calls", "_unfreed", "config", "_ptr",
     "_c_address", "_io_object", "_io_binding", "_fd", "trace", "_handshake_done", "_callback_error", "error",
     "_calls_connections", "_frozen", "_users", "_idle", "_address", "gettimeout", "fileno", "native_end", "level",
     "_setup", "_creation_failed", "_traced_negotiate", "_negotiate_finish", "_untraced_outcome", "close",
@@ -406,13 +416,13 @@ static struct {
     PyObject *client_mode;    /* Mode.CLIENT, the default */
     PyObject *encode_server_name; /* connection._encode_server_name (cached IDNA) */
     PyObject *trace_logger;   /* the s2npy.trace logger: DEBUG turns tracing on */
-    PyObject *ffi_new, *ffi_cast, *blocked_type, *int_pointer_type, *facts_pointer_type, *connection_type,
-        *uintptr_type;        /* cffi: ffi.new, ffi.cast and the C types they are given */
+    PyObject *ffi_cast, *connection_type, *uintptr_type; /* cffi: ffi.cast and the C types it is given */
     PyObject *orphan_errors;  /* _callbacks.orphan_errors (.error: a callback's unattributed exception) */
     PyObject *blocked_members; /* Blocked's value -> member map */
     PyObject *chain_type, *partial, *peer_cert_ders, *facts_from_struct; /* the facts (facts.py) */
     PyObject *self_service;   /* "self-service", the default blinding */
     long debug_level, max_fd;
+    Py_ssize_t facts_size; /* sizeof(struct s2npy_facts) */
     int trace_env, blinding, server_mode;
     void *accept_any_host;
 } core;
@@ -612,13 +622,7 @@ static int fast_setup(PyObject *self, struct setup_args *a)
         set_attr(self, N_C_MODE, PyTuple_GetItem(a->mode_pair, 1)) < 0 ||
         set_attr_new(self, N_IN_CALLS, PyList_New(0)) < 0 || set_attr_new(self, N_UNFREED, PyList_New(0)) < 0)
         return -1;
-    PyObject *blocked = PyObject_CallFunctionObjArgs(core.ffi_new, core.blocked_type, NULL);
-    void *blocked_address = blocked != NULL ? cdata_address(blocked) : NULL;
-    int failed = set_attr(self, N_CONFIG, config) < 0 || set_attr(self, N_BLOCKED, blocked) < 0 ||
-                 set_attr_new(self, N_BLOCKED_ADDRESS, PyLong_FromVoidPtr(blocked_address)) < 0 ||
-                 set_attr_new(self, N_RECV_FAILED, PyObject_CallFunctionObjArgs(core.ffi_new, core.int_pointer_type, NULL)) < 0;
-    Py_XDECREF(blocked);
-    if (failed || blocked_address == NULL) return -1;
+    if (set_attr(self, N_CONFIG, config) < 0) return -1;
     PyObject *config_address = PyObject_GetAttr(config, NAME(ADDRESS));
     void *config_ptr = config_address != NULL ? address_of(config_address) : NULL;
     Py_XDECREF(config_address);
@@ -656,7 +660,7 @@ static int fast_setup(PyObject *self, struct setup_args *a)
     PyObject *pointer = address != NULL ? PyObject_CallFunctionObjArgs(core.ffi_cast, core.connection_type, address,
                                                                        NULL) : NULL;
     PyObject *unfreed = pointer != NULL ? PyObject_GetAttr(self, NAME(UNFREED)) : NULL;
-    failed = unfreed == NULL || set_attr(self, N_PTR, pointer) < 0 || set_attr(self, N_C_ADDRESS, address) < 0 ||
+    int failed = unfreed == NULL || set_attr(self, N_PTR, pointer) < 0 || set_attr(self, N_C_ADDRESS, address) < 0 ||
              PyList_Append(unfreed, pointer) < 0 || set_attr(self, N_IO_OBJECT, a->io) < 0 ||
              (a->mem != NULL ? set_attr(self, N_IO_BINDING, a->io) : set_attr_new(self, N_FD, PyLong_FromLong(a->fd))) < 0;
     Py_XDECREF(address);
@@ -759,13 +763,12 @@ static PyObject *completed_facts(PyObject *self, PyObject *raw)
 static PyObject *untraced_step(PyObject *self, void *facts, int *clean)
 {
     PyObject *in_calls = PyObject_GetAttr(self, NAME(IN_CALLS));
-    PyObject *blocked = in_calls != NULL ? PyObject_GetAttr(self, NAME(BLOCKED_ADDRESS)) : NULL;
-    int *blocked_status = blocked != NULL ? address_of(blocked) : NULL;
     PyObject *outcome = NULL;
-    if (blocked != NULL && !PyErr_Occurred() && PyList_Check(in_calls))
-        outcome = negotiate_step(self, in_calls, blocked_status, facts);
+    if (in_calls != NULL && PyList_Check(in_calls))
+        outcome = negotiate_step(self, in_calls, ((ConnectionCore *) self)->blocked, facts);
+    else if (in_calls != NULL)
+        PyErr_SetString(PyExc_TypeError, "Connection._in_calls must be a list");
     Py_XDECREF(in_calls);
-    Py_XDECREF(blocked);
     *clean = outcome != NULL ? clean_outcome(self, outcome) : -1;
     if (*clean < 0) Py_CLEAR(outcome);
     return outcome;
@@ -776,9 +779,10 @@ static PyObject *core_negotiate(PyObject *self, PyObject *Py_UNUSED(unused))
 {
     int untraced = attr_is_none(self, N_TRACE), clean = -1;
     if (untraced <= 0) return untraced < 0 ? NULL : PyObject_CallMethodObjArgs(self, NAME(TRACED_NEGOTIATE), NULL);
-    PyObject *raw = PyObject_CallFunctionObjArgs(core.ffi_new, core.facts_pointer_type, NULL);
-    void *facts = raw != NULL ? cdata_address(raw) : NULL;
-    PyObject *outcome = facts != NULL ? untraced_step(self, facts, &clean) : NULL, *result = NULL;
+    /* The struct s2npy_facts the completing step fills, as a bytearray (facts.py views it). */
+    PyObject *raw = PyByteArray_FromStringAndSize(NULL, core.facts_size);
+    if (raw != NULL) memset(PyByteArray_AsString(raw), 0, core.facts_size);
+    PyObject *outcome = raw != NULL ? untraced_step(self, PyByteArray_AsString(raw), &clean) : NULL, *result = NULL;
     if (clean == 1 && PyLong_AsLong(outcome) == 0) {
         if (set_attr(self, N_HANDSHAKE_DONE, Py_True) == 0) result = completed_facts(self, raw);
     } else if (clean == 0 || clean == 1) { /* blocked (a Want*Error), failed, or a callback's exception */
@@ -822,27 +826,43 @@ static PyMethodDef core_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyObject *core_blocked_address(PyObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromVoidPtr(((ConnectionCore *) self)->blocked);
+}
+
+static PyObject *core_recv_failed_address(PyObject *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromVoidPtr(&((ConnectionCore *) self)->recv_failed);
+}
+
+static PyGetSetDef core_getset[] = {
+    {"_blocked_address", core_blocked_address, NULL, "the address of the s2n_blocked_status[3] s2n calls set", NULL},
+    {"_recv_failed_address", core_recv_failed_address, NULL, "the address of the recv-failed flag (an int)", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyType_Slot core_slots[] = {
     {Py_tp_doc, "Connection's construction and untraced negotiate() in C (see _datapath.c); subclassed by Connection"},
     {Py_tp_methods, core_methods},
+    {Py_tp_getset, core_getset},
     {Py_tp_init, core_init},
     {Py_tp_new, PyType_GenericNew},
     {0, NULL},
 };
 
-static PyType_Spec core_spec = {"s2npy._datapath.ConnectionCore", 0, 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+static PyType_Spec core_spec = {"s2npy._datapath.ConnectionCore", sizeof(ConnectionCore), 0, Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
                                 core_slots};
 
 /* bind_core(namespace): the objects the fast paths use, from a dict (see connection.py). */
 static PyObject *bind_core(PyObject *Py_UNUSED(module), PyObject *namespace)
 {
     static const char *const object_keys[] = {"config_type", "socket_type", "pipe_end_type", "modes", "client_mode",
-        "encode_server_name", "trace_logger", "ffi_new", "ffi_cast", "blocked_type", "int_pointer_type",
-        "facts_pointer_type", "connection_type", "uintptr_type", "orphan_errors", "blocked_members", "self_service",
+        "encode_server_name", "trace_logger", "ffi_cast", "connection_type", "uintptr_type", "orphan_errors",
+        "blocked_members", "self_service",
         "chain_type", "partial", "peer_cert_ders", "facts_from_struct"};
     PyObject **objects[] = {&core.config_type, &core.socket_type, &core.pipe_end_type, &core.modes, &core.client_mode,
-        &core.encode_server_name, &core.trace_logger, &core.ffi_new, &core.ffi_cast, &core.blocked_type,
-        &core.int_pointer_type, &core.facts_pointer_type, &core.connection_type, &core.uintptr_type,
+        &core.encode_server_name, &core.trace_logger, &core.ffi_cast, &core.connection_type, &core.uintptr_type,
         &core.orphan_errors, &core.blocked_members, &core.self_service, &core.chain_type, &core.partial,
         &core.peer_cert_ders, &core.facts_from_struct};
     if (!PyDict_Check(namespace)) {
@@ -857,9 +877,10 @@ static PyObject *bind_core(PyObject *Py_UNUSED(module), PyObject *namespace)
         *objects[i] = value;
         Py_XDECREF(previous);
     }
-    PyObject *numbers[5];
-    static const char *const number_keys[] = {"debug_level", "max_fd", "trace_env", "blinding", "server_mode"};
-    for (size_t i = 0; i < 5; i++)
+    PyObject *numbers[6];
+    static const char *const number_keys[] = {"debug_level", "max_fd", "trace_env", "blinding", "server_mode",
+                                              "facts_size"};
+    for (size_t i = 0; i < 6; i++)
         if ((numbers[i] = PyDict_GetItemString(namespace, number_keys[i])) == NULL)
             return PyErr_Format(PyExc_KeyError, "bind_core: no %s", number_keys[i]);
     PyObject *accept_any = PyDict_GetItemString(namespace, "accept_any_host");
@@ -869,6 +890,7 @@ static PyObject *bind_core(PyObject *Py_UNUSED(module), PyObject *namespace)
     core.trace_env = PyObject_IsTrue(numbers[2]);
     core.blinding = (int) PyLong_AsLong(numbers[3]);
     core.server_mode = (int) PyLong_AsLong(numbers[4]);
+    core.facts_size = PyLong_AsSsize_t(numbers[5]);
     core.accept_any_host = address_of(accept_any);
     if (PyErr_Occurred()) return NULL;
     Py_RETURN_NONE;

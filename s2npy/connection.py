@@ -85,6 +85,8 @@ _datapath.bind(*(_address(ffi.addressof(lib, name))
                  for name in ("s2npy_recv", "s2n_send", "s2npy_connection_create", "s2npy_negotiate")))
 _create_connection = _datapath.create_connection  # s2npy_connection_create, the GIL held unless it allocates: see _datapath.c
 _CONNECTION_POINTER = ffi.typeof("struct s2n_connection *")
+_BLOCKED_STATUSES = ffi.typeof("s2n_blocked_status *")
+_INT_POINTER = ffi.typeof("int *")
 #: The verify-host callbacks a connection installs, by address (0 keeps s2n's own check).
 _PYTHON_VERIFY_HOST = _address(ffi.addressof(lib, "s2npy_verify_host_cb"))
 _ACCEPT_ANY_HOST = _address(ffi.addressof(lib, "s2npy_accept_any_host"))
@@ -231,11 +233,6 @@ class Connection(_datapath.ConnectionCore):
         if prefer is not None or cert_auth is not None or policy is not None or alpn is not None:
             overrides, keep_alpn = _create_overrides(prefer, cert_auth, policy, alpn)
         self.config = config
-        # Each s2n call sets its blocked status: one per direction, so that a thread receiving
-        # while another sends reads its own (and the C data path gets the send, recv pair).
-        self._blocked = blocked = ffi.new("s2n_blocked_status[3]")  # [0] negotiate, [1] send and shutdown, [2] recv
-        self._blocked_address = _address(blocked)
-        self._recv_failed = ffi.new("int *")  # set when a recv burst's later record failed
         if trace is None:
             # Tracing without code changes: S2NPY_TRACE=1 at start-up or the s2npy.trace logger at DEBUG.
             trace = _TRACE_ENV_SET or TRACE_LOGGER.level == logging.DEBUG
@@ -299,6 +296,18 @@ class Connection(_datapath.ConnectionCore):
             raise UsageError("using a connection", message="the connection is closed",
                              hint="create a new Connection")
         return self._ptr
+
+    @property
+    def _blocked(self):
+        """The blocked statuses s2n calls set, in this object (ConnectionCore): [0] negotiate,
+        [1] send and shutdown, [2] recv; one per direction, so that a thread receiving while
+        another sends reads its own (and the C data path gets the send, recv pair)."""
+        return ffi.cast(_BLOCKED_STATUSES, self._blocked_address)
+
+    @property
+    def _recv_failed(self):
+        """The flag set when a recv burst's later record failed, in this object (ConnectionCore)."""
+        return ffi.cast(_INT_POINTER, self._recv_failed_address)
 
     @property
     def _send_blocked(self):
@@ -728,7 +737,7 @@ class Connection(_datapath.ConnectionCore):
         ptr = self._begin_call()
         try:
             channel = _datapath.DataChannel(_address(ptr), self._in_calls, _address(self._send_blocked),
-                                            _address(self._recv_failed), READ_AHEAD_MIN)
+                                            self._recv_failed_address, READ_AHEAD_MIN)
             if self._reader is not None:
                 channel.set_reader(_address(self._reader), self._read_ahead is not None)
             self._channel = channel
@@ -969,11 +978,9 @@ Connection.__signature__ = _SETUP_SIGNATURE.replace(parameters=tuple(_SETUP_SIGN
 _datapath.bind_core({
     "config_type": Config, "socket_type": socket.socket, "pipe_end_type": MemoryPipeEnd, "modes": _MODES,
     "client_mode": Mode.CLIENT, "encode_server_name": _encode_server_name, "trace_logger": TRACE_LOGGER,
-    "ffi_new": ffi.new, "ffi_cast": ffi.cast, "blocked_type": ffi.typeof("s2n_blocked_status[3]"),
-    "int_pointer_type": ffi.typeof("int *"), "facts_pointer_type": ffi.typeof("struct s2npy_facts *"),
-    "connection_type": _CONNECTION_POINTER, "uintptr_type": ffi.typeof("uintptr_t"),
+    "ffi_cast": ffi.cast, "connection_type": _CONNECTION_POINTER, "uintptr_type": ffi.typeof("uintptr_t"),
     "orphan_errors": _orphan_errors, "blocked_members": Blocked._value2member_map_,
     "self_service": "self-service", "chain_type": PeerCertChain, "partial": functools.partial,
-    "peer_cert_ders": peer_cert_ders, "facts_from_struct": facts_from_struct, "debug_level": logging.DEBUG, "max_fd": _MAX_FD, "trace_env": _TRACE_ENV_SET,
+    "peer_cert_ders": peer_cert_ders, "facts_from_struct": facts_from_struct, "facts_size": ffi.sizeof("struct s2npy_facts"), "debug_level": logging.DEBUG, "max_fd": _MAX_FD, "trace_env": _TRACE_ENV_SET,
     "blinding": BLINDING["self-service"], "server_mode": lib.S2N_SERVER, "accept_any_host": _ACCEPT_ANY_HOST,
 })

@@ -200,12 +200,14 @@ def read_facts(conn_ptr, chain: Sequence[x509.Certificate]) -> NegotiatedFacts:
     return facts_from_struct(raw, chain)
 
 
+_FACTS_POINTER = ffi.typeof("struct s2npy_facts *")
 #: The strings of ``struct s2npy_facts``, in the order C packs them into its ``text``.
 _TEXT_FIELDS = ("cipher", "group", "signature_scheme", "alpn", "server_name", "handshake_type", "last_message")
 
 
 def facts_from_struct(raw, chain: Sequence[x509.Certificate]) -> NegotiatedFacts:
-    """A :class:`NegotiatedFacts` from a filled ``struct s2npy_facts`` (see build_s2n.FACTS_STRUCT).
+    """A :class:`NegotiatedFacts` from a filled ``struct s2npy_facts`` (see build_s2n.FACTS_STRUCT),
+    or a bytearray holding one.
 
     The struct is a complete snapshot (its strings are copies), so the fields
     are decoded from it when one is first read, not here: every ``negotiate()``
@@ -219,7 +221,10 @@ def facts_from_struct(raw, chain: Sequence[x509.Certificate]) -> NegotiatedFacts
 
 
 def _decode(raw, chain: Sequence[x509.Certificate]) -> dict[str, Any]:
-    """Every field of :class:`NegotiatedFacts` from a ``struct s2npy_facts``."""
+    """Every field of :class:`NegotiatedFacts` from a ``struct s2npy_facts``, or the bytearray
+    holding one (what an untraced ``negotiate()`` fills: see ``s2npy._datapath``)."""
+    if isinstance(raw, bytearray):
+        raw = ffi.from_buffer(_FACTS_POINTER, raw)
     texts = ffi.unpack(raw.text, raw.text_length).decode("utf-8", "replace").split("\0")
     present = raw.present
     complete = bool(raw.handshake_complete)
