@@ -397,14 +397,14 @@ enum core_name {
     N_C_ADDRESS, N_IO_OBJECT, N_IO_BINDING, N_FD, N_TRACE, N_HANDSHAKE_DONE, N_CALLBACK_ERROR, N_ERROR,
     N_CALLS_CONNECTIONS, N_FROZEN, N_USERS, N_IDLE, N_ADDRESS, N_GETTIMEOUT, N_FILENO, N_NATIVE_END, N_LEVEL,
     N_SETUP, N_CREATION_FAILED, N_TRACED_NEGOTIATE, N_NEGOTIATE_FINISH, N_UNTRACED_OUTCOME, N_CLOSE, N_PEER_CHAIN,
-    N_LOADED, N_COUNT
+    N_LOADED, N_CHANNEL, N_CLOSED, N_RELEASE, N_FULL_CLOSE, N_COUNT
 };
 static const char *const core_name_text[N_COUNT] = {
     "mode", "_c_mode", "_in_calls", "_unfreed", "config", "_ptr",
     "_c_address", "_io_object", "_io_binding", "_fd", "trace", "_handshake_done", "_callback_error", "error",
     "_calls_connections", "_frozen", "_users", "_idle", "_address", "gettimeout", "fileno", "native_end", "level",
     "_setup", "_creation_failed", "_traced_negotiate", "_negotiate_finish", "_untraced_outcome", "close",
-    "_peer_chain", "loaded",
+    "_peer_chain", "loaded", "_channel", "closed", "_release", "_close",
 };
 static PyObject *core_names[N_COUNT];
 #define NAME(n) core_names[N_##n]
@@ -812,6 +812,72 @@ static PyObject *core_try_negotiate(PyObject *self, PyObject *Py_UNUSED(unused))
     return result;
 }
 
+/* 1 if close() can free the connection at once, as Connection._close would, with no Python
+ * frames: no call of another thread inside it, no data channel to detach and no facts' chain
+ * view to copy before the free; 0 if Connection._close must run; -1 on error. */
+static int plain_close(PyObject *self)
+{
+    PyObject *in_calls = PyObject_GetAttr(self, NAME(IN_CALLS));
+    if (in_calls == NULL) return -1;
+    int plain = PyList_Check(in_calls) && PyList_Size(in_calls) == 0;
+    Py_DECREF(in_calls);
+    int none = plain ? attr_is_none(self, N_CHANNEL) : 0;
+    if (none <= 0) return none;
+    PyObject *reference = PyObject_GetAttr(self, NAME(PEER_CHAIN));
+    if (reference == NULL) return -1;
+    plain = reference == Py_None || PyWeakref_GetObject(reference) == Py_None; /* no view, or it is gone */
+    Py_DECREF(reference);
+    return plain;
+}
+
+/* close(): Connection._close's work for a plain close (above), without its frames: the pointer
+ * cleared, then given back by Connection._release. Anything else: Connection._close. */
+static PyObject *core_close(PyObject *self, PyObject *Py_UNUSED(unused))
+{
+    int closed = attr_is_none(self, N_PTR);
+    if (closed != 0) {
+        if (closed < 0) return NULL;
+        Py_RETURN_NONE; /* idempotent */
+    }
+    int plain = plain_close(self);
+    if (plain <= 0) return plain < 0 ? NULL : PyObject_CallMethodObjArgs(self, NAME(FULL_CLOSE), NULL);
+    PyObject *zero = PyLong_FromLong(0);
+    int failed = zero == NULL || set_attr(self, N_PTR, Py_None) < 0 || set_attr(self, N_C_ADDRESS, zero) < 0 ||
+                 set_attr(self, N_CLOSED, Py_True) < 0;
+    Py_XDECREF(zero);
+    PyObject *unfreed = failed ? NULL : PyObject_GetAttr(self, NAME(UNFREED));
+    if (unfreed == NULL) return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t size = PyList_Size(unfreed);
+    if (size <= 0) { /* freed already (list.pop() raising IndexError in _free_once) */
+        result = size < 0 ? NULL : Py_NewRef(Py_None);
+    } else {
+        PyObject *pointer = PyList_GetItem(unfreed, size - 1);
+        Py_XINCREF(pointer);
+        if (pointer != NULL && PyList_SetSlice(unfreed, size - 1, size, NULL) == 0)
+            result = PyObject_CallMethodObjArgs(self, NAME(RELEASE), pointer, NULL);
+        Py_XDECREF(pointer);
+    }
+    Py_DECREF(unfreed);
+    return result;
+}
+
+/* A Connection dropped while open frees its s2n connection (close()), as __del__ would. */
+static void core_finalize(PyObject *self)
+{
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    int closed = attr_is_none(self, N_PTR);
+    if (closed == 0) {
+        PyObject *result = PyObject_CallMethodObjArgs(self, NAME(CLOSE), NULL);
+        if (result == NULL) PyErr_WriteUnraisable(self);
+        Py_XDECREF(result);
+    } else if (closed < 0) {
+        PyErr_Clear(); /* a half-made object (no _ptr class default): nothing to free */
+    }
+    PyErr_Restore(type, value, traceback);
+}
+
 static PyMethodDef core_methods[] = {
     {"negotiate", core_negotiate, METH_NOARGS,
      "Do the TLS handshake; return the negotiated facts.\n\n"
@@ -821,6 +887,10 @@ static PyMethodDef core_methods[] = {
      "handshake failed, with ``exc.diagnosis`` (and ``exc.trace`` if traced)."},
     {"try_negotiate", core_try_negotiate, METH_NOARGS,
      "Run the handshake as far as the I/O allows; ``NOT_BLOCKED`` means done."},
+    {"close", core_close, METH_NOARGS,
+     "Free the s2n connection (the socket/transport is not closed). Idempotent.\n\n"
+     "Safe while another thread is inside negotiate/send/recv/shutdown: the\n"
+     "connection is freed when that call returns (it then fails)."},
     {"_lazy_peer_chain", core_lazy_peer_chain, METH_O,
      "_lazy_peer_chain(ptr): a view of the peer chain read on first use (or when this connection closes)"},
     {NULL, NULL, 0, NULL},
@@ -846,6 +916,7 @@ static PyType_Slot core_slots[] = {
     {Py_tp_doc, "Connection's construction and untraced negotiate() in C (see _datapath.c); subclassed by Connection"},
     {Py_tp_methods, core_methods},
     {Py_tp_getset, core_getset},
+    {Py_tp_finalize, core_finalize},
     {Py_tp_init, core_init},
     {Py_tp_new, PyType_GenericNew},
     {0, NULL},

@@ -833,12 +833,11 @@ class Connection(_datapath.ConnectionCore):
         """Send close_notify and stop sending; reading stays possible (half close)."""
         self._io_call("shutdown_send", lib.s2n_shutdown_send, self._send_blocked)
 
-    def close(self) -> None:
-        """Free the s2n connection (the socket/transport is not closed). Idempotent.
-
-        Safe while another thread is inside negotiate/send/recv/shutdown: the
-        connection is freed when that call returns (it then fails).
-        """
+    # close() is ConnectionCore's (C): a close with no call of another thread inside, no data
+    # channel and no facts' chain view to copy clears the pointer and calls _release there; any
+    # other runs this method. A Connection dropped while open is closed (ConnectionCore's finalizer).
+    def _close(self) -> None:
+        """``close()``, whatever the state: see ``_begin_call`` for closing under a running call."""
         if self._ptr is None:
             return
         self._in_calls.append(None)  # like a call: the pointer stays valid while the chain is copied
@@ -872,10 +871,6 @@ class Connection(_datapath.ConnectionCore):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_ptr", None) is not None:
-            self.close()  # the one free path (it also frees a traced socket's C tap)
 
     # --- facts --------------------------------------------------------------------------------
 

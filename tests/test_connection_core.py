@@ -150,3 +150,35 @@ def test_failed_set_up_gives_the_config_back(client_config):
     with pytest.raises(UsageError):
         Connection(config, "client", io=socket.socketpair()[0], server_name="localhost", session=b"\x01garbage")
     config.close()  # refused while a connection still counted as its user
+
+
+def test_close_paths(server_config, client_config, monkeypatch):
+    """A plain close frees in C (no _close); one whose facts still hold the chain view runs
+    _close, which copies the chain first; either way the config gets its connection back."""
+    full_closes = []
+    full_close = Connection._close
+    monkeypatch.setattr(Connection, "_close", lambda self: full_closes.append(self) or full_close(self))
+    server_end, client_end = s2npy.memory_pipe()
+    configs = server_config(), client_config()
+    server = Connection(configs[0], "server", io=server_end)
+    client = Connection(configs[1], "client", io=client_end, server_name="localhost")
+    while not (client.handshake_complete and server.handshake_complete):
+        client.try_negotiate()
+        server.try_negotiate()
+    facts = client.negotiate()  # complete already: the facts and their chain view
+    server.close()
+    assert full_closes == [] and server.closed
+    client.close()
+    assert full_closes == [client] and client.closed
+    assert facts.peer_cert_chain[0].subject.rfc4514_string().startswith("CN=localhost")
+    client.close()  # idempotent
+    assert full_closes == [client]
+    for config in configs:
+        config.close()  # refused while a connection still counts as its user
+
+
+def test_a_dropped_open_connection_is_closed(client_config):
+    config = client_config()
+    left, right = socket.socketpair()
+    Connection(config, "client", io=left, server_name="localhost")  # dropped at once, open
+    config.close()  # refused while a connection still counts as its user
