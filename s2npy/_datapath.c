@@ -397,14 +397,14 @@ enum core_name {
     N_C_ADDRESS, N_IO_OBJECT, N_IO_BINDING, N_FD, N_TRACE, N_HANDSHAKE_DONE, N_CALLBACK_ERROR, N_ERROR,
     N_CALLS_CONNECTIONS, N_FROZEN, N_USERS, N_IDLE, N_ADDRESS, N_GETTIMEOUT, N_FILENO, N_NATIVE_END, N_LEVEL,
     N_SETUP, N_CREATION_FAILED, N_TRACED_NEGOTIATE, N_NEGOTIATE_FINISH, N_UNTRACED_OUTCOME, N_CLOSE, N_PEER_CHAIN,
-    N_LOADED, N_CHANNEL, N_CLOSED, N_RELEASE, N_FULL_CLOSE, N_COUNT
+    N_LOADED, N_CHANNEL, N_CLOSED, N_RELEASE, N_FULL_CLOSE, N_LOAD, N_RAW, N_CHAIN, N_COUNT
 };
 static const char *const core_name_text[N_COUNT] = {
     "mode", "_c_mode", "_in_calls", "_unfreed", "config", "_ptr",
     "_c_address", "_io_object", "_io_binding", "_fd", "trace", "_handshake_done", "_callback_error", "error",
     "_calls_connections", "_frozen", "_users", "_idle", "_address", "gettimeout", "fileno", "native_end", "level",
     "_setup", "_creation_failed", "_traced_negotiate", "_negotiate_finish", "_untraced_outcome", "close",
-    "_peer_chain", "loaded", "_channel", "closed", "_release", "_close",
+    "_peer_chain", "loaded", "_channel", "closed", "_release", "_close", "_load", "_raw", "_chain",
 };
 static PyObject *core_names[N_COUNT];
 #define NAME(n) core_names[N_##n]
@@ -419,7 +419,7 @@ static struct {
     PyObject *ffi_cast, *connection_type, *uintptr_type; /* cffi: ffi.cast and the C types it is given */
     PyObject *orphan_errors;  /* _callbacks.orphan_errors (.error: a callback's unattributed exception) */
     PyObject *blocked_members; /* Blocked's value -> member map */
-    PyObject *chain_type, *partial, *peer_cert_ders, *facts_from_struct; /* the facts (facts.py) */
+    PyObject *chain_type, *facts_type, *partial, *peer_cert_ders; /* the facts (facts.py) */
     PyObject *self_service;   /* "self-service", the default blinding */
     long debug_level, max_fd;
     Py_ssize_t facts_size; /* sizeof(struct s2npy_facts) */
@@ -704,6 +704,13 @@ static int clean_outcome(PyObject *self, PyObject *outcome)
     return attr_is_none(core.orphan_errors, N_ERROR);
 }
 
+/* object.__new__(type) for a Python class (no __init__). */
+static PyObject *new_instance(PyObject *type)
+{
+    allocfunc alloc = (allocfunc) PyType_GetSlot((PyTypeObject *) type, Py_tp_alloc);
+    return alloc((PyTypeObject *) type, 0);
+}
+
 /* _lazy_peer_chain(ptr): the view of the peer chain that facts hand out, read from s2n on first
  * use (or when the connection closes): an earlier call's view while it is alive and not read
  * yet (a chain read mid-handshake may since have changed), else a new one, which the
@@ -732,10 +739,11 @@ static PyObject *lazy_peer_chain(PyObject *self, PyObject *ptr)
     } else {
         Py_DECREF(reference);
     }
-    PyObject *load = PyObject_CallFunctionObjArgs(core.partial, core.peer_cert_ders, ptr, NULL);
-    PyObject *view = load != NULL ? PyObject_CallFunctionObjArgs(core.chain_type, load, NULL) : NULL;
-    Py_XDECREF(load);
-    if (view == NULL || set_attr_new(self, N_PEER_CHAIN, PyWeakref_NewRef(view, NULL)) < 0) {
+    /* A PeerCertChain is only its _load until read (facts.py): object.__new__ and that attribute. */
+    PyObject *view = new_instance(core.chain_type);
+    PyObject *load = view != NULL ? PyObject_CallFunctionObjArgs(core.partial, core.peer_cert_ders, ptr, NULL) : NULL;
+    if (load == NULL || set_attr_new(view, N_LOAD, load) < 0 ||
+            set_attr_new(self, N_PEER_CHAIN, PyWeakref_NewRef(view, NULL)) < 0) {
         Py_XDECREF(view);
         return NULL;
     }
@@ -752,7 +760,12 @@ static PyObject *completed_facts(PyObject *self, PyObject *raw)
 {
     PyObject *ptr = PyObject_GetAttr(self, NAME(PTR));
     PyObject *chain = ptr != NULL ? lazy_peer_chain(self, ptr) : NULL;
-    PyObject *facts = chain != NULL ? PyObject_CallFunctionObjArgs(core.facts_from_struct, raw, chain, NULL) : NULL;
+    /* As facts.facts_from_struct makes them: object.__new__, the snapshot and the chain view in
+     * its __dict__ (NegotiatedFacts is a frozen dataclass), decoded when a field is first read. */
+    PyObject *facts = chain != NULL ? new_instance(core.facts_type) : NULL;
+    if (facts != NULL && (PyObject_GenericSetAttr(facts, NAME(RAW), raw) < 0 ||
+                          PyObject_GenericSetAttr(facts, NAME(CHAIN), chain) < 0))
+        Py_CLEAR(facts);
     Py_XDECREF(ptr);
     Py_XDECREF(chain);
     return facts;
@@ -931,11 +944,11 @@ static PyObject *bind_core(PyObject *Py_UNUSED(module), PyObject *namespace)
     static const char *const object_keys[] = {"config_type", "socket_type", "pipe_end_type", "modes", "client_mode",
         "encode_server_name", "trace_logger", "ffi_cast", "connection_type", "uintptr_type", "orphan_errors",
         "blocked_members", "self_service",
-        "chain_type", "partial", "peer_cert_ders", "facts_from_struct"};
+        "chain_type", "facts_type", "partial", "peer_cert_ders"};
     PyObject **objects[] = {&core.config_type, &core.socket_type, &core.pipe_end_type, &core.modes, &core.client_mode,
         &core.encode_server_name, &core.trace_logger, &core.ffi_cast, &core.connection_type, &core.uintptr_type,
-        &core.orphan_errors, &core.blocked_members, &core.self_service, &core.chain_type, &core.partial,
-        &core.peer_cert_ders, &core.facts_from_struct};
+        &core.orphan_errors, &core.blocked_members, &core.self_service, &core.chain_type, &core.facts_type, &core.partial,
+        &core.peer_cert_ders};
     if (!PyDict_Check(namespace)) {
         PyErr_SetString(PyExc_TypeError, "bind_core(namespace: dict)");
         return NULL;

@@ -975,7 +975,7 @@ _datapath.bind_core({
     "client_mode": Mode.CLIENT, "encode_server_name": _encode_server_name, "trace_logger": TRACE_LOGGER,
     "ffi_cast": ffi.cast, "connection_type": _CONNECTION_POINTER, "uintptr_type": ffi.typeof("uintptr_t"),
     "orphan_errors": _orphan_errors, "blocked_members": Blocked._value2member_map_,
-    "self_service": "self-service", "chain_type": PeerCertChain, "partial": functools.partial,
-    "peer_cert_ders": peer_cert_ders, "facts_from_struct": facts_from_struct, "facts_size": ffi.sizeof("struct s2npy_facts"), "debug_level": logging.DEBUG, "max_fd": _MAX_FD, "trace_env": _TRACE_ENV_SET,
+    "self_service": "self-service", "chain_type": PeerCertChain, "facts_type": NegotiatedFacts,
+    "partial": functools.partial, "peer_cert_ders": peer_cert_ders, "facts_size": ffi.sizeof("struct s2npy_facts"), "debug_level": logging.DEBUG, "max_fd": _MAX_FD, "trace_env": _TRACE_ENV_SET,
     "blinding": BLINDING["self-service"], "server_mode": lib.S2N_SERVER, "accept_any_host": _ACCEPT_ANY_HOST,
 })

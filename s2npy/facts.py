@@ -100,10 +100,14 @@ class PeerCertChain(Sequence):
     its facts, so a traced ``negotiate()`` captures the chain as it returns.
     """
 
+    # Until read: no DER certificates, none parsed (class defaults, replaced when read, never
+    # mutated). So a view is only its ``_load``: ConnectionCore (s2npy._datapath) makes the
+    # connections' views as object.__new__ and that one attribute, without this __init__.
+    _ders: list[bytes] = []
+    _certs: list[x509.Certificate] | None = None
+
     def __init__(self, load: Callable[[], list[bytes]]) -> None:
         self._load: Callable[[], list[bytes]] | None = load
-        self._ders: list[bytes] = []
-        self._certs: list[x509.Certificate] | None = None
 
     @property
     def loaded(self) -> bool:
@@ -213,7 +217,8 @@ def facts_from_struct(raw, chain: Sequence[x509.Certificate]) -> NegotiatedFacts
     are decoded from it when one is first read, not here: every ``negotiate()``
     makes facts on both ends of a connection, most callers never read them, and
     right after a handshake both threads of a client/server pair wait for the
-    GIL, so Python spent there costs about twice its time.
+    GIL, so Python spent there costs about twice its time. An untraced
+    ``negotiate()`` makes its facts the same way in C (s2npy._datapath).
     """
     facts = object.__new__(NegotiatedFacts)
     facts.__dict__.update(_raw=raw, _chain=chain)
