@@ -397,14 +397,16 @@ enum core_name {
     N_C_ADDRESS, N_IO_OBJECT, N_IO_BINDING, N_FD, N_TRACE, N_HANDSHAKE_DONE, N_CALLBACK_ERROR, N_ERROR,
     N_CALLS_CONNECTIONS, N_FROZEN, N_USERS, N_IDLE, N_ADDRESS, N_GETTIMEOUT, N_FILENO, N_NATIVE_END, N_LEVEL,
     N_SETUP, N_CREATION_FAILED, N_TRACED_NEGOTIATE, N_NEGOTIATE_FINISH, N_UNTRACED_OUTCOME, N_CLOSE, N_PEER_CHAIN,
-    N_LOADED, N_CHANNEL, N_CLOSED, N_RELEASE, N_FULL_CLOSE, N_LOAD, N_RAW, N_CHAIN, N_COUNT
+    N_LOADED, N_CHANNEL, N_CLOSED, N_RELEASE, N_FULL_CLOSE, N_LOAD, N_RAW, N_CHAIN, N_IO, N_SERVER_NAME, N_SESSION,
+    N_BLINDING, N_COUNT
 };
 static const char *const core_name_text[N_COUNT] = {
     "mode", "_c_mode", "_in_calls", "_unfreed", "config", "_ptr",
     "_c_address", "_io_object", "_io_binding", "_fd", "trace", "_handshake_done", "_callback_error", "error",
     "_calls_connections", "_frozen", "_users", "_idle", "_address", "gettimeout", "fileno", "native_end", "level",
     "_setup", "_creation_failed", "_traced_negotiate", "_negotiate_finish", "_untraced_outcome", "close",
-    "_peer_chain", "loaded", "_channel", "closed", "_release", "_close", "_load", "_raw", "_chain",
+    "_peer_chain", "loaded", "_channel", "closed", "_release", "_close", "_load", "_raw", "_chain", "io", "server_name",
+    "session", "blinding",
 };
 static PyObject *core_names[N_COUNT];
 #define NAME(n) core_names[N_##n]
@@ -473,14 +475,20 @@ struct setup_args {
     void *mem;              /* a memory pipe's C end, or NULL */
 };
 
+/* Whether a keyword (a str) is one of the interned names: call sites pass interned keywords, so
+ * the pointers match at once; anything else is compared by value. */
+static int same_name(PyObject *key, enum core_name name)
+{
+    return key == core_names[name] || PyUnicode_Compare(key, core_names[name]) == 0;
+}
+
 /* 1 if the value of a keyword the fast set-up does not handle is its default (None, or the
  * default blinding). */
 static int keyword_default(PyObject *key, PyObject *value)
 {
     if (value == Py_None) return 1;
-    if (PyUnicode_CompareWithASCIIString(key, "blinding") == 0)
-        return PyUnicode_Check(value) && PyUnicode_Compare(value, core.self_service) == 0;
-    if (PyUnicode_CompareWithASCIIString(key, "trace") == 0) return value == Py_False;
+    if (same_name(key, N_BLINDING)) return PyUnicode_Check(value) && PyUnicode_Compare(value, core.self_service) == 0;
+    if (same_name(key, N_TRACE)) return value == Py_False;
     return 0;
 }
 
@@ -519,10 +527,10 @@ static int fast_setup_args(PyObject *args, PyObject *kwargs, struct setup_args *
     Py_ssize_t position = 0;
     while (kwargs != NULL && PyDict_Next(kwargs, &position, &key, &value)) {
         if (!PyUnicode_Check(key)) return 0;
-        if (PyUnicode_CompareWithASCIIString(key, "io") == 0) out->io = value;
-        else if (PyUnicode_CompareWithASCIIString(key, "server_name") == 0) out->server_name = value;
-        else if (PyUnicode_CompareWithASCIIString(key, "session") == 0) out->session = value;
-        else if (PyUnicode_CompareWithASCIIString(key, "trace") == 0) trace = value;
+        if (same_name(key, N_IO)) out->io = value;
+        else if (same_name(key, N_SERVER_NAME)) out->server_name = value;
+        else if (same_name(key, N_SESSION)) out->session = value;
+        else if (same_name(key, N_TRACE)) trace = value;
         else if (!keyword_default(key, value)) return 0; /* an override, or an unknown keyword */
     }
     if ((PyObject *) Py_TYPE(out->config) != core.config_type) return 0;
