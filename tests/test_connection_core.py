@@ -182,3 +182,30 @@ def test_a_dropped_open_connection_is_closed(client_config):
     left, right = socket.socketpair()
     Connection(config, "client", io=left, server_name="localhost")  # dropped at once, open
     config.close()  # refused while a connection still counts as its user
+
+
+@pytest.mark.parametrize("io_kind", ["socket", "memory pipe"])
+def test_both_paths_make_the_same_state(client_config, python_setups, io_kind):
+    """The C set-up must leave what Connection._setup leaves: the same attributes, of the same
+    types and values (a change to one path and not the other fails here). Built-in blinding,
+    which leaves no state of its own, sends the second connection down the Python path."""
+    config = client_config()
+    if io_kind == "socket":
+        fast_io, slow_io = socket.socketpair()
+    else:
+        fast_io, slow_io = s2npy.memory_pipe()
+    fast = Connection(config, "client", io=fast_io, server_name="localhost", session=None)
+    assert python_setups == []
+    slow = Connection(config, "client", io=slow_io, server_name="localhost", session=None, blinding="built-in")
+    assert len(python_setups) == 1
+    fast_state, slow_state = vars(fast), vars(slow)
+    assert sorted(fast_state) == sorted(slow_state)
+    for name, value in fast_state.items():
+        other = slow_state[name]
+        if name in ("_ptr", "_c_address", "_unfreed", "_io_object", "_io_binding", "_fd"):
+            assert type(value) is type(other) and (name != "_unfreed" or len(value) == len(other) == 1), name
+        else:
+            assert value == other and type(value) is type(other), name
+    for connection in (fast, slow):
+        connection.close()
+    config.close()
