@@ -14,7 +14,9 @@ from setuptools import Extension, setup
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # pip's isolated build may not have it
 from build_s2n import sanitize_flags  # noqa: E402
 
-DATAPATH = Extension("s2npy._datapath", ["s2npy/_datapath.c"], py_limited_api=True,
-                     extra_compile_args=["-O2", *sanitize_flags()], extra_link_args=sanitize_flags())
+DATAPATH = Extension("s2npy._datapath", ["s2npy/_datapath.c", "s2npy/_connection_core.c"], py_limited_api=True,
+                     depends=["s2npy/_datapath.h"],
+                     extra_compile_args=["-O2", "-fvisibility=hidden", *sanitize_flags()],
+                     extra_link_args=sanitize_flags())
 
 setup(cffi_modules=["build_s2n.py:make_ffi"], ext_modules=[DATAPATH])

@@ -1,0 +1,42 @@
+/* What the two C files of s2npy._datapath share: _datapath.c (the module, DataChannel, the
+ * create call and the negotiate step) and _connection_core.c (ConnectionCore). Both are
+ * compiled with hidden visibility: nothing here leaves the extension. */
+#ifndef S2NPY_DATAPATH_H
+#define S2NPY_DATAPATH_H
+
+#define Py_LIMITED_API 0x030B0000
+#include <Python.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+#define NOT_CALLED (-2)
+#define CALLED (-1)
+
+/* s2npy_connection_create (build_s2n.py): a connection set up for a Connection, or NULL with
+ * *failed_step set (s2n_errno left for the caller). */
+typedef void *create_fn(void *reuse, int mode, void *config, void *context, void *verify_host, void *verify_data,
+                        int blinding, const char *server_name, int fd, void *mem, int prefer, int cert_auth,
+                        const char *policy, void *alpn, int alpn_count, const void *session,
+                        uint32_t session_length, int *failed_step);
+/* s2npy_negotiate (build_s2n.py): 0 done, 1 blocked, -1 failed; facts filled on completion if not NULL. */
+typedef int negotiate_fn(void *conn, int *blocked, void *facts, void *progress);
+
+extern create_fn *connection_create;
+
+/* A pointer given to Python as an int (0 for NULL), or NULL with an exception set. */
+void *address_of(PyObject *number);
+/* Enter / leave a Connection's call guard (its in_calls list): see _datapath.c. */
+int enter(PyObject *in_calls);
+int leave(PyObject *in_calls);
+/* One untraced s2npy_negotiate call with its call guard: see _datapath.c. */
+PyObject *negotiate_step(PyObject *connection, PyObject *in_calls, int *blocked, void *facts);
+
+/* _connection_core.c: ConnectionCore added to the module (and its names interned), and
+ * bind_core(namespace), the module function that gives its fast paths their objects. */
+int connection_core_exec(PyObject *module);
+PyObject *bind_core(PyObject *module, PyObject *namespace);
+
+#endif
