@@ -570,7 +570,7 @@ static PyGetSetDef core_getset[] = {
 };
 
 static PyType_Slot core_slots[] = {
-    {Py_tp_doc, "Connection's construction and untraced negotiate() in C (see _datapath.c); subclassed by Connection"},
+    {Py_tp_doc, "Connection's construction and untraced negotiate() and close() in C (see _connection_core.c); subclassed by Connection"},
     {Py_tp_methods, core_methods},
     {Py_tp_getset, core_getset},
     {Py_tp_finalize, core_finalize},

@@ -315,8 +315,8 @@ static void *connection_address(PyObject *connection)
 }
 
 /* One s2npy_negotiate call for an untraced Connection (ConnectionCore's negotiate() and
- * try_negotiate(), _connection_core.c), with its call guard (the in_calls list) entered and left here, as
- * the DataChannel methods do. `facts`: the struct to fill on completion, or NULL.
+ * try_negotiate(), _connection_core.c), with its call guard (the in_calls list) entered and
+ * left here, as the DataChannel methods do. `facts`: the struct to fill on completion, or NULL.
  * Returns, with the guard left, the s2n_blocked_status: 0 (S2N_NOT_BLOCKED) when the handshake
  * is done, else what it waits for; NOT_CALLED if the connection was closed (nothing called, no
  * guard); otherwise (a failure, or a close meanwhile) the tuple (result, errno, connection
@@ -395,7 +395,7 @@ static int module_exec(PyObject *module)
 static PyModuleDef_Slot module_slots[] = {{Py_mod_exec, module_exec}, {0, NULL}};
 
 static struct PyModuleDef datapath_module = {
-    PyModuleDef_HEAD_INIT, "s2npy._datapath", "Connection.send/recv_into per call, its setup call and ConnectionCore (its construction and untraced negotiate steps), in C (see _datapath.c).", 0,
+    PyModuleDef_HEAD_INIT, "s2npy._datapath", "Connection.send/recv_into per call, its setup call and ConnectionCore (its construction, untraced negotiate steps and close), in C (see _datapath.c and _connection_core.c).", 0,
     module_methods, module_slots, NULL, NULL, NULL,
 };
 

@@ -199,7 +199,7 @@ class Connection(_datapath.ConnectionCore):
     trace: "ConnectionTrace | None" = None
 
     # Connection(...) runs ConnectionCore's __init__ (C): the common case is set up there, without
-    # Python frames (see _datapath.c), anything else by this method, the full constructor, whose
+    # Python frames (see _connection_core.c), anything else by this method, the full constructor, whose
     # signature is Connection's (__signature__, below, and __init__ for type checkers).
     def _setup(self, config: Config, mode: Mode | str = Mode.CLIENT, *,
                  io: socket.socket | int | Transport | None = None,
@@ -969,7 +969,7 @@ _SETUP_SIGNATURE = inspect.signature(Connection._setup)
 Connection.__signature__ = _SETUP_SIGNATURE.replace(parameters=tuple(_SETUP_SIGNATURE.parameters.values())[1:])
 
 # What ConnectionCore's fast paths (C) use; they take exactly the cases the Python methods above
-# would handle as they do (see _datapath.c).
+# would handle as they do (see _connection_core.c).
 _datapath.bind_core({
     "config_type": Config, "socket_type": socket.socket, "pipe_end_type": MemoryPipeEnd, "modes": _MODES,
     "client_mode": Mode.CLIENT, "encode_server_name": _encode_server_name, "trace_logger": TRACE_LOGGER,

@@ -1,4 +1,4 @@
-"""ConnectionCore: Connection()'s common case and untraced negotiate() in C (s2npy/_datapath.c).
+"""ConnectionCore: Connection()'s common case and untraced negotiate() in C (s2npy/_connection_core.c).
 
 The C set-up must take exactly the calls the Python constructor (``Connection._setup``) would
 handle as it does, and hand every other call to it: each case here checks which path ran and
