@@ -198,10 +198,11 @@ class Connection(_datapath.ConnectionCore):
     _handshake_done = False
     trace: "ConnectionTrace | None" = None
 
-    # Connection(...) runs ConnectionCore's __init__ (C): the common case is set up there, without
-    # Python frames (see _connection_core.c), anything else by this method, the full constructor, whose
-    # signature is Connection's (__signature__, below, and __init__ for type checkers).
-    def _setup(self, config: Config, mode: Mode | str = Mode.CLIENT, *,
+    # The full constructor. After the class is made it becomes _setup and __init__ goes (below):
+    # Connection(...) then runs ConnectionCore's __init__ (C), which sets the common case up without
+    # Python frames (see _connection_core.c) and calls _setup for anything else. Type checkers and
+    # editors see this signature as __init__'s, inspect.signature(Connection) as __signature__.
+    def __init__(self, config: Config, mode: Mode | str = Mode.CLIENT, *,
                  io: socket.socket | int | Transport | None = None,
                  server_name: str | None = None,
                  cert_auth: CertAuth | str | None = None,
@@ -275,9 +276,6 @@ class Connection(_datapath.ConnectionCore):
         except BaseException:
             self.close()  # a half-made connection frees at once (and stops counting as the config's user)
             raise
-
-    if TYPE_CHECKING:
-        __init__ = _setup
 
     def _creation_failed(self, step: int, server_name: str | None = None, prefer: str | None = None,
                          policy: str | None = None) -> None:
@@ -965,6 +963,8 @@ class Connection(_datapath.ConnectionCore):
 
 
 
+Connection._setup = Connection.__init__
+del Connection.__init__  # the type's __init__ slot falls back to ConnectionCore's
 _SETUP_SIGNATURE = inspect.signature(Connection._setup)
 Connection.__signature__ = _SETUP_SIGNATURE.replace(parameters=tuple(_SETUP_SIGNATURE.parameters.values())[1:])
 
