@@ -34,7 +34,7 @@ enum core_name {
     N_CALLS_CONNECTIONS, N_FROZEN, N_USERS, N_IDLE, N_ADDRESS, N_GETTIMEOUT, N_FILENO, N_NATIVE_END, N_LEVEL,
     N_SETUP, N_CREATION_FAILED, N_TRACED_NEGOTIATE, N_NEGOTIATE_FINISH, N_UNTRACED_OUTCOME, N_CLOSE, N_PEER_CHAIN,
     N_LOADED, N_CHANNEL, N_CLOSED, N_RELEASE, N_FULL_CLOSE, N_LOAD, N_RAW, N_CHAIN, N_IO, N_SERVER_NAME, N_SESSION,
-    N_BLINDING, N_COUNT
+    N_BLINDING, N_TRACED_TRY_NEGOTIATE, N_DETACH, N_COUNT
 };
 static const char *const core_name_text[N_COUNT] = {
     "mode", "_c_mode", "_in_calls", "_unfreed", "config", "_ptr",
@@ -42,7 +42,7 @@ static const char *const core_name_text[N_COUNT] = {
     "_calls_connections", "_frozen", "_users", "_idle", "_address", "gettimeout", "fileno", "native_end", "level",
     "_setup", "_creation_failed", "_traced_negotiate", "_negotiate_finish", "_untraced_outcome", "close",
     "_peer_chain", "loaded", "_channel", "closed", "_release", "_close", "_load", "_raw", "_chain", "io", "server_name",
-    "session", "blinding",
+    "session", "blinding", "_traced_try_negotiate", "_detach",
 };
 static PyObject *core_names[N_COUNT];
 #define NAME(n) core_names[N_##n]
@@ -100,6 +100,17 @@ static int attr_is_none(PyObject *object, enum core_name name)
     int none = value == Py_None;
     Py_DECREF(value);
     return none;
+}
+
+/* list.pop() with the GIL held (so atomic: each item goes to one taker): the last item (a new
+ * reference), or NULL: the list is empty (no exception) or an error is set. */
+static PyObject *list_pop(PyObject *list)
+{
+    Py_ssize_t size = PyList_Size(list);
+    PyObject *item = size > 0 ? PyList_GetItem(list, size - 1) : NULL;
+    Py_XINCREF(item);
+    if (item != NULL && PyList_SetSlice(list, size - 1, size, NULL) < 0) Py_CLEAR(item);
+    return item;
 }
 
 /* What the fast set-up takes from Connection()'s arguments. */
@@ -243,16 +254,10 @@ static void *take_idle(PyObject *config, long mode)
     Py_XDECREF(idle);
     PyObject *list = lists != NULL ? PySequence_GetItem(lists, mode) : NULL;
     Py_XDECREF(lists);
-    if (list == NULL) return NULL;
-    void *address = NULL;
-    Py_ssize_t size = PyList_Size(list);
-    if (size > 0) { /* list.pop(): atomic with the GIL held, so each pointer goes to one taker */
-        PyObject *pointer = PyList_GetItem(list, size - 1);
-        Py_XINCREF(pointer);
-        if (pointer != NULL && PyList_SetSlice(list, size - 1, size, NULL) == 0) address = cdata_address(pointer);
-        Py_XDECREF(pointer);
-    }
-    Py_DECREF(list);
+    PyObject *pointer = list != NULL ? list_pop(list) : NULL;
+    Py_XDECREF(list);
+    void *address = pointer != NULL ? cdata_address(pointer) : NULL;
+    Py_XDECREF(pointer);
     return address;
 }
 
@@ -276,10 +281,8 @@ static int fast_setup(PyObject *self, struct setup_args *a)
     if (PyErr_Occurred()) {
         PyObject *type, *value, *traceback;
         PyErr_Fetch(&type, &value, &traceback);
-        PyObject *users = PyObject_GetAttr(config, NAME(USERS));
-        Py_ssize_t size = users != NULL ? PyList_Size(users) : 0;
-        if (size > 0) PyList_SetSlice(users, size - 1, size, NULL);
-        Py_XDECREF(users);
+        PyObject *result = PyObject_CallMethodObjArgs(config, NAME(DETACH), NULL);
+        Py_XDECREF(result);
         PyErr_Restore(type, value, traceback);
         return -1;
     }
@@ -305,8 +308,11 @@ static int fast_setup(PyObject *self, struct setup_args *a)
                                                                        NULL) : NULL;
     PyObject *unfreed = pointer != NULL ? PyObject_GetAttr(self, NAME(UNFREED)) : NULL;
     int failed = unfreed == NULL || set_attr(self, N_PTR, pointer) < 0 || set_attr(self, N_C_ADDRESS, address) < 0 ||
-             PyList_Append(unfreed, pointer) < 0 || set_attr(self, N_IO_OBJECT, a->io) < 0 ||
-             (a->mem != NULL ? set_attr(self, N_IO_BINDING, a->io) : set_attr_new(self, N_FD, PyLong_FromLong(a->fd))) < 0;
+                 PyList_Append(unfreed, pointer) < 0;
+    /* s2n already does the I/O: the socket or fd, or the pipe end (which reports its own errors). */
+    if (!failed && (a->fd >= 0 || a->mem != NULL))
+        failed = set_attr(self, N_IO_OBJECT, a->io) < 0 ||
+                 (a->mem != NULL ? set_attr(self, N_IO_BINDING, a->io) : set_attr_new(self, N_FD, PyLong_FromLong(a->fd))) < 0;
     Py_XDECREF(address);
     Py_XDECREF(pointer);
     Py_XDECREF(unfreed);
@@ -394,11 +400,6 @@ static PyObject *lazy_peer_chain(PyObject *self, PyObject *ptr)
     return view;
 }
 
-static PyObject *core_lazy_peer_chain(PyObject *self, PyObject *ptr)
-{
-    return lazy_peer_chain(self, ptr);
-}
-
 /* The facts of an untraced handshake that completed, from the struct its last step filled. */
 static PyObject *completed_facts(PyObject *self, PyObject *raw)
 {
@@ -454,7 +455,7 @@ static PyObject *core_negotiate(PyObject *self, PyObject *Py_UNUSED(unused))
 static PyObject *core_try_negotiate(PyObject *self, PyObject *Py_UNUSED(unused))
 {
     int untraced = attr_is_none(self, N_TRACE), clean = -1;
-    if (untraced <= 0) return untraced < 0 ? NULL : PyObject_CallMethod(self, "_traced_try_negotiate", NULL);
+    if (untraced <= 0) return untraced < 0 ? NULL : PyObject_CallMethodObjArgs(self, NAME(TRACED_TRY_NEGOTIATE), NULL);
     PyObject *outcome = untraced_step(self, NULL, &clean), *result = NULL;
     if (clean == 1) {
         if (PyLong_AsLong(outcome) != 0 || set_attr(self, N_HANDSHAKE_DONE, Py_True) == 0) {
@@ -504,18 +505,11 @@ static PyObject *core_close(PyObject *self, PyObject *Py_UNUSED(unused))
     Py_XDECREF(zero);
     PyObject *unfreed = failed ? NULL : PyObject_GetAttr(self, NAME(UNFREED));
     if (unfreed == NULL) return NULL;
-    PyObject *result = NULL;
-    Py_ssize_t size = PyList_Size(unfreed);
-    if (size <= 0) { /* freed already (list.pop() raising IndexError in _free_once) */
-        result = size < 0 ? NULL : Py_NewRef(Py_None);
-    } else {
-        PyObject *pointer = PyList_GetItem(unfreed, size - 1);
-        Py_XINCREF(pointer);
-        if (pointer != NULL && PyList_SetSlice(unfreed, size - 1, size, NULL) == 0)
-            result = PyObject_CallMethodObjArgs(self, NAME(RELEASE), pointer, NULL);
-        Py_XDECREF(pointer);
-    }
+    PyObject *pointer = list_pop(unfreed), *result = NULL;
     Py_DECREF(unfreed);
+    if (pointer != NULL) result = PyObject_CallMethodObjArgs(self, NAME(RELEASE), pointer, NULL);
+    else if (!PyErr_Occurred()) result = Py_NewRef(Py_None); /* freed already, as _free_once finds */
+    Py_XDECREF(pointer);
     return result;
 }
 
@@ -548,7 +542,7 @@ static PyMethodDef core_methods[] = {
      "Free the s2n connection (the socket/transport is not closed). Idempotent.\n\n"
      "Safe while another thread is inside negotiate/send/recv/shutdown: the\n"
      "connection is freed when that call returns (it then fails)."},
-    {"_lazy_peer_chain", core_lazy_peer_chain, METH_O,
+    {"_lazy_peer_chain", lazy_peer_chain, METH_O,
      "_lazy_peer_chain(ptr): a view of the peer chain read on first use (or when this connection closes)"},
     {NULL, NULL, 0, NULL},
 };
@@ -585,24 +579,26 @@ static PyType_Spec core_spec = {"s2npy._datapath.ConnectionCore", sizeof(Connect
 /* bind_core(namespace): the objects the fast paths use, from a dict (see connection.py). */
 PyObject *bind_core(PyObject *Py_UNUSED(module), PyObject *namespace)
 {
-    static const char *const object_keys[] = {"config_type", "socket_type", "pipe_end_type", "modes", "client_mode",
-        "encode_server_name", "trace_logger", "ffi_cast", "connection_type", "uintptr_type", "orphan_errors",
-        "blocked_members", "self_service",
-        "chain_type", "facts_type", "partial", "peer_cert_ders"};
-    PyObject **objects[] = {&core.config_type, &core.socket_type, &core.pipe_end_type, &core.modes, &core.client_mode,
-        &core.encode_server_name, &core.trace_logger, &core.ffi_cast, &core.connection_type, &core.uintptr_type,
-        &core.orphan_errors, &core.blocked_members, &core.self_service, &core.chain_type, &core.facts_type, &core.partial,
-        &core.peer_cert_ders};
+    static const struct { const char *key; PyObject **field; } objects[] = {
+        {"config_type", &core.config_type}, {"socket_type", &core.socket_type},
+        {"pipe_end_type", &core.pipe_end_type}, {"modes", &core.modes}, {"client_mode", &core.client_mode},
+        {"encode_server_name", &core.encode_server_name}, {"trace_logger", &core.trace_logger},
+        {"ffi_cast", &core.ffi_cast}, {"connection_type", &core.connection_type},
+        {"uintptr_type", &core.uintptr_type}, {"orphan_errors", &core.orphan_errors},
+        {"blocked_members", &core.blocked_members}, {"self_service", &core.self_service},
+        {"chain_type", &core.chain_type}, {"facts_type", &core.facts_type}, {"partial", &core.partial},
+        {"peer_cert_ders", &core.peer_cert_ders},
+    };
     if (!PyDict_Check(namespace)) {
         PyErr_SetString(PyExc_TypeError, "bind_core(namespace: dict)");
         return NULL;
     }
-    for (size_t i = 0; i < sizeof(object_keys) / sizeof(*object_keys); i++) {
-        PyObject *value = PyDict_GetItemString(namespace, object_keys[i]);
-        if (value == NULL) return PyErr_Format(PyExc_KeyError, "bind_core: no %s", object_keys[i]);
-        PyObject *previous = *objects[i];
+    for (size_t i = 0; i < sizeof(objects) / sizeof(*objects); i++) {
+        PyObject *value = PyDict_GetItemString(namespace, objects[i].key);
+        if (value == NULL) return PyErr_Format(PyExc_KeyError, "bind_core: no %s", objects[i].key);
+        PyObject *previous = *objects[i].field;
         Py_INCREF(value);
-        *objects[i] = value;
+        *objects[i].field = value;
         Py_XDECREF(previous);
     }
     PyObject *numbers[6];

@@ -162,7 +162,6 @@ def _native_fd(io: Any) -> int | None:
 _TRACE_ENV_SET = bool(os.environ.get("S2NPY_TRACE"))
 
 
-
 class Connection(_datapath.ConnectionCore):
     """A TLS connection using ``config``; ``mode`` is ``"client"`` or ``"server"``.
 
@@ -252,7 +251,7 @@ class Connection(_datapath.ConnectionCore):
         # needs and the overrides given here (build_s2n.py), with the GIL held unless it
         # allocates (see _datapath.c).
         mode = self._c_mode
-        context = self._context() if config._calls_connections else 0
+        context = self._context(config)
         verify_host = self._verify_host_callback(config, context)
         config._attach()  # the config counts this connection from here until _release
         try:
@@ -352,12 +351,15 @@ class Connection(_datapath.ConnectionCore):
             return _PYTHON_VERIFY_HOST, context
         return _HOST_CHECKS[self._c_mode]
 
-    def _context(self) -> int:
-        """The address of this connection's handle, s2n's context for the config's Python callbacks.
+    def _context(self, config: Config) -> int:
+        """The address of this connection's handle, s2n's context for ``config``'s Python callbacks;
+        0 (none) for a config without them.
 
         Made when first needed: only a config with such callbacks (``Config._calls_connections``)
         has s2n call back with it. The handle refers to this object (a cycle), until ``_release``.
         """
+        if not config._calls_connections:
+            return 0
         if self._handle is None:
             self._handle = ffi.new_handle(self)
         return _address(self._handle)
@@ -460,10 +462,11 @@ class Connection(_datapath.ConnectionCore):
             raise
         self.config._detach()
         self.config = config
-        if config._calls_connections and self._handle is None:
-            self._call(lib.s2n_connection_set_ctx(self.ptr, ffi.cast("void *", self._context())),
-                       CREATE_STEPS[2])
-        callback, data = self._verify_host_callback(config, self._context() if config._calls_connections else 0)
+        had_context = self._handle is not None
+        context = self._context(config)
+        if context and not had_context:  # the create call set none: this config is the first to need it
+            self._call(lib.s2n_connection_set_ctx(self.ptr, ffi.cast("void *", context)), CREATE_STEPS[2])
+        callback, data = self._verify_host_callback(config, context)
         if callback:
             self._call(lib.s2n_connection_set_verify_host_callback(
                 self.ptr, ffi.cast("s2n_verify_host_fn", callback), ffi.cast("void *", data)),
@@ -482,15 +485,15 @@ class Connection(_datapath.ConnectionCore):
     # --- handshake ------------------------------------------------------------------
 
     # try_negotiate() and negotiate() are ConnectionCore's (C): untraced, one negotiate step
-    # there (s2npy._datapath's, call guard included), the rest by the methods below.
+    # there (_datapath.c's negotiate_step, call guard included), the rest by the methods below.
 
     def _traced_try_negotiate(self) -> Blocked:
         """``try_negotiate()`` of a traced connection."""
         return self.trace.traced_negotiate(lambda progress: self._traced_negotiate_once(ffi.NULL, progress))
 
     def _untraced_outcome(self, outcome: Any) -> Blocked:
-        """What an untraced negotiate step's ``outcome`` means (``s2npy._datapath.negotiate``'s
-        result: see there), raised if it failed."""
+        """What an untraced negotiate step's ``outcome`` means (the result of ``negotiate_step`` in
+        _datapath.c: see there), raised if it failed."""
         if type(outcome) is int:  # the guard is left: the blocked status (NOT_BLOCKED: done), or closed
             if outcome > 0 and self._callback_error is None:
                 return Blocked.of(outcome)
@@ -962,7 +965,6 @@ class Connection(_datapath.ConnectionCore):
         return f"<Connection {self.mode.value} {state}>"
 
 
-
 Connection._setup = Connection.__init__
 del Connection.__init__  # the type's __init__ slot falls back to ConnectionCore's
 _SETUP_SIGNATURE = inspect.signature(Connection._setup)
@@ -976,6 +978,7 @@ _datapath.bind_core({
     "ffi_cast": ffi.cast, "connection_type": _CONNECTION_POINTER, "uintptr_type": ffi.typeof("uintptr_t"),
     "orphan_errors": _orphan_errors, "blocked_members": Blocked._value2member_map_,
     "self_service": "self-service", "chain_type": PeerCertChain, "facts_type": NegotiatedFacts,
-    "partial": functools.partial, "peer_cert_ders": peer_cert_ders, "facts_size": ffi.sizeof("struct s2npy_facts"), "debug_level": logging.DEBUG, "max_fd": _MAX_FD, "trace_env": _TRACE_ENV_SET,
+    "partial": functools.partial, "peer_cert_ders": peer_cert_ders, "facts_size": ffi.sizeof("struct s2npy_facts"),
+    "debug_level": logging.DEBUG, "max_fd": _MAX_FD, "trace_env": _TRACE_ENV_SET,
     "blinding": BLINDING["self-service"], "server_mode": lib.S2N_SERVER, "accept_any_host": _ACCEPT_ANY_HOST,
 })
