@@ -1,6 +1,6 @@
 /* s2npy._datapath's ConnectionCore (see below): Connection's base type, in C.
  * Part of the _datapath extension (setup.py), with _datapath.c, whose negotiate step, create
- * call and call guard it uses (_datapath.h). */
+ * call (with its GIL rule) and call guard it uses (_datapath.h). */
 
 #include "_datapath.h"
 
@@ -290,11 +290,9 @@ static int fast_setup(PyObject *self, struct setup_args *a)
     Py_ssize_t session_length = 0;
     if (a->session != Py_None) PyBytes_AsStringAndSize(a->session, &session, &session_length);
     int server = mode == core.server_mode, failed_step = 0;
-    PyThreadState *released = reuse == NULL ? PyEval_SaveThread() : NULL; /* as create_connection */
-    void *conn = connection_create(reuse, (int) mode, config_ptr, NULL, server ? core.accept_any_host : NULL, NULL,
-                                   core.blinding, a->name_bytes ? PyBytes_AsString(a->name_bytes) : NULL, a->fd,
-                                   a->mem, 0, -1, NULL, NULL, 0, session, (uint32_t) session_length, &failed_step);
-    if (released != NULL) PyEval_RestoreThread(released);
+    void *conn = create_with_gil_rule(reuse, (int) mode, config_ptr, NULL, server ? core.accept_any_host : NULL, NULL,
+                                      core.blinding, a->name_bytes ? PyBytes_AsString(a->name_bytes) : NULL, a->fd,
+                                      a->mem, 0, -1, NULL, NULL, 0, session, (uint32_t) session_length, &failed_step);
     if (conn == NULL) { /* the Python method gives the config back and raises what s2n said */
         PyObject *step = PyLong_FromLong(failed_step);
         PyObject *result = step != NULL ? PyObject_CallMethodObjArgs(self, NAME(CREATION_FAILED), step,

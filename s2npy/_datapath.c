@@ -37,7 +37,7 @@ typedef ssize_t send_fn(void *conn, const void *buf, ssize_t size, int *blocked)
 
 static recv_fn *burst_recv;
 static send_fn *s2n_send_fn;
-create_fn *connection_create;
+static create_fn *connection_create;
 static negotiate_fn *s2npy_negotiate_fn;
 static PyObject *c_address_name; /* "_c_address": a Connection's s2n_connection address, 0 once closed */
 
@@ -267,6 +267,22 @@ static PyType_Spec channel_spec = {"s2npy._datapath.DataChannel", sizeof(DataCha
  * handshakes +4%, BENCHMARKS.md). A new connection (reuse 0) is another matter: s2n_connection_new
  * allocates and mlocks ~44 KiB (~30 us), time the other thread can use, so that call releases it
  * (socketpair handshakes without reuse +5%). */
+void *create_with_gil_rule(void *reuse, int mode, void *config, void *context, void *verify_host, void *verify_data,
+                           int blinding, const char *server_name, int fd, void *mem, int prefer, int cert_auth,
+                           const char *policy, void *alpn, int alpn_count, const void *session,
+                           uint32_t session_length, int *failed_step)
+{
+    /* Released only to allocate (reuse NULL): the arguments' objects (bytes, the ALPN array) are
+     * the caller's, alive through the call, and the config counts this connection as its user,
+     * so it cannot be freed meanwhile. */
+    PyThreadState *released = reuse == NULL ? PyEval_SaveThread() : NULL;
+    void *conn = connection_create(reuse, mode, config, context, verify_host, verify_data, blinding, server_name,
+                                   fd, mem, prefer, cert_auth, policy, alpn, alpn_count, session, session_length,
+                                   failed_step);
+    if (released != NULL) PyEval_RestoreThread(released);
+    return conn;
+}
+
 static PyObject *create_connection(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 16) {
@@ -292,14 +308,9 @@ static PyObject *create_connection(PyObject *Py_UNUSED(module), PyObject *const 
             || int_argument(args[11], &cert_auth) < 0 || int_argument(args[14], &alpn_count) < 0)
         return NULL;
     int failed_step = 0;
-    /* Released only to allocate (reuse 0): the arguments' objects (bytes, the ALPN array) are the
-     * caller's, alive through the call, and the config counts this connection as its user, so it
-     * cannot be freed meanwhile. */
-    PyThreadState *released = reuse == NULL ? PyEval_SaveThread() : NULL;
-    void *conn = connection_create(reuse, mode, config, context, verify_host, verify_data, blinding, server_name,
-                                   fd, mem, prefer, cert_auth, policy, alpn, alpn_count, session,
-                                   (uint32_t) session_length, &failed_step);
-    if (released != NULL) PyEval_RestoreThread(released);
+    void *conn = create_with_gil_rule(reuse, mode, config, context, verify_host, verify_data, blinding, server_name,
+                                      fd, mem, prefer, cert_auth, policy, alpn, alpn_count, session,
+                                      (uint32_t) session_length, &failed_step);
     return conn != NULL ? PyLong_FromVoidPtr(conn) : PyLong_FromLong(-failed_step);
 }
 
@@ -349,7 +360,6 @@ PyObject *negotiate_step(PyObject *connection, PyObject *in_calls, int *blocked,
     }
     return Py_BuildValue("(iiN)", result, error_number, PyLong_FromVoidPtr(conn));
 }
-
 
 static PyObject *bind(PyObject *Py_UNUSED(module), PyObject *args)
 {
