@@ -31,18 +31,18 @@ typedef struct {
 enum core_name {
     N_MODE, N_C_MODE, N_IN_CALLS, N_UNFREED, N_CONFIG, N_PTR,
     N_C_ADDRESS, N_IO_OBJECT, N_IO_BINDING, N_FD, N_TRACE, N_HANDSHAKE_DONE, N_CALLBACK_ERROR, N_ERROR,
-    N_CALLS_CONNECTIONS, N_FROZEN, N_USERS, N_IDLE, N_ADDRESS, N_GETTIMEOUT, N_FILENO, N_NATIVE_END, N_LEVEL,
+    N_CALLS_CONNECTIONS, N_FROZEN, N_USERS, N_IDLE, N_ADDRESS, N_GETTIMEOUT, N_FILENO, N_END_ADDRESS, N_LEVEL,
     N_SETUP, N_CREATION_FAILED, N_TRACED_NEGOTIATE, N_NEGOTIATE_FINISH, N_UNTRACED_OUTCOME, N_CLOSE, N_PEER_CHAIN,
     N_LOADED, N_CHANNEL, N_CLOSED, N_RELEASE, N_FULL_CLOSE, N_LOAD, N_RAW, N_CHAIN, N_IO, N_SERVER_NAME, N_SESSION,
-    N_BLINDING, N_TRACED_TRY_NEGOTIATE, N_DETACH, N_COUNT
+    N_BLINDING, N_TRACED_TRY_NEGOTIATE, N_DETACH, N_TAP, N_HANDLE, N_COUNT
 };
 static const char *const core_name_text[N_COUNT] = {
     "mode", "_c_mode", "_in_calls", "_unfreed", "config", "_ptr",
     "_c_address", "_io_object", "_io_binding", "_fd", "trace", "_handshake_done", "_callback_error", "error",
-    "_calls_connections", "_frozen", "_users", "_idle", "_address", "gettimeout", "fileno", "native_end", "level",
+    "_calls_connections", "_frozen", "_users", "_idle", "_address", "gettimeout", "fileno", "_end_address", "level",
     "_setup", "_creation_failed", "_traced_negotiate", "_negotiate_finish", "_untraced_outcome", "close",
     "_peer_chain", "loaded", "_channel", "closed", "_release", "_close", "_load", "_raw", "_chain", "io", "server_name",
-    "session", "blinding", "_traced_try_negotiate", "_detach",
+    "session", "blinding", "_traced_try_negotiate", "_detach", "_tap", "_handle",
 };
 static PyObject *core_names[N_COUNT];
 #define NAME(n) core_names[N_##n]
@@ -54,7 +54,7 @@ static struct {
     PyObject *client_mode;    /* Mode.CLIENT, the default */
     PyObject *encode_server_name; /* connection._encode_server_name (cached IDNA) */
     PyObject *trace_logger;   /* the s2npy.trace logger: DEBUG turns tracing on */
-    PyObject *ffi_cast, *connection_type, *uintptr_type; /* cffi: ffi.cast and the C types it is given */
+    PyObject *ffi_cast, *connection_type; /* cffi: ffi.cast and the pointer type it makes */
     PyObject *orphan_errors;  /* _callbacks.orphan_errors (.error: a callback's unattributed exception) */
     PyObject *blocked_members; /* Blocked's value -> member map */
     PyObject *chain_type, *facts_type, *partial, *peer_cert_ders; /* the facts (facts.py) */
@@ -64,19 +64,6 @@ static struct {
     int trace_env, blinding, server_mode;
     void *accept_any_host;
 } core;
-
-/* A cffi pointer's address (ffi.cast("uintptr_t", pointer)), or NULL with an exception set. */
-static void *cdata_address(PyObject *pointer)
-{
-    PyObject *number = PyObject_CallFunctionObjArgs(core.ffi_cast, core.uintptr_type, pointer, NULL);
-    if (number == NULL) return NULL;
-    PyObject *as_int = PyNumber_Long(number);
-    Py_DECREF(number);
-    if (as_int == NULL) return NULL;
-    void *address = PyLong_AsVoidPtr(as_int);
-    Py_DECREF(as_int);
-    return address;
-}
 
 static int set_attr(PyObject *object, enum core_name name, PyObject *value)
 {
@@ -200,9 +187,9 @@ static int fast_setup_args(PyObject *args, PyObject *kwargs, struct setup_args *
         return 0;
     out->fd = -1;
     out->mem = NULL;
-    if ((PyObject *) Py_TYPE(out->io) == core.pipe_end_type) {
-        PyObject *end = PyObject_CallMethodObjArgs(out->io, NAME(NATIVE_END), NULL);
-        out->mem = end != NULL ? cdata_address(end) : NULL;
+    if ((PyObject *) Py_TYPE(out->io) == core.pipe_end_type) { /* not a subclass: native_end() is its C end */
+        PyObject *end = PyObject_GetAttr(out->io, NAME(END_ADDRESS));
+        out->mem = end != NULL ? address_of(end) : NULL;
         Py_XDECREF(end);
         if (out->mem == NULL) {
             PyErr_Clear();
@@ -246,18 +233,27 @@ static int attach(PyObject *config)
     return result;
 }
 
-/* config._idle.take(mode): a wiped connection's address to reuse, or NULL (none, or an error set). */
-static void *take_idle(PyObject *config, long mode)
+/* config._idle.take(mode): a wiped connection's address to reuse, with *pointer its cffi pointer
+ * (a new reference), or NULL: none (*pointer NULL too), or an error set. */
+static void *take_idle(PyObject *config, long mode, PyObject **pointer)
 {
+    *pointer = NULL;
     PyObject *idle = PyObject_GetAttr(config, NAME(IDLE));
     PyObject *lists = idle != NULL ? PyObject_GetAttr(idle, NAME(IDLE)) : NULL;
     Py_XDECREF(idle);
     PyObject *list = lists != NULL ? PySequence_GetItem(lists, mode) : NULL;
     Py_XDECREF(lists);
-    PyObject *pointer = list != NULL ? list_pop(list) : NULL;
+    PyObject *entry = list != NULL ? list_pop(list) : NULL; /* (pointer, address): pool.py */
     Py_XDECREF(list);
-    void *address = pointer != NULL ? cdata_address(pointer) : NULL;
-    Py_XDECREF(pointer);
+    if (entry == NULL) return NULL;
+    void *address = NULL;
+    if (PyTuple_Check(entry) && PyTuple_Size(entry) == 2) {
+        address = address_of(PyTuple_GetItem(entry, 1));
+        *pointer = address != NULL ? Py_NewRef(PyTuple_GetItem(entry, 0)) : NULL;
+    } else {
+        PyErr_SetString(PyExc_TypeError, "IdleConnections holds (pointer, address) pairs");
+    }
+    Py_DECREF(entry);
     return address;
 }
 
@@ -277,7 +273,8 @@ static int fast_setup(PyObject *self, struct setup_args *a)
     Py_XDECREF(config_address);
     if (PyErr_Occurred() || attach(config) < 0) return -1;
     /* From here the config counts this connection: every way out gives it back. */
-    void *reuse = take_idle(config, mode);
+    PyObject *pointer = NULL; /* the reused connection's cffi pointer: Connection._ptr again */
+    void *reuse = take_idle(config, mode, &pointer);
     if (PyErr_Occurred()) {
         PyObject *type, *value, *traceback;
         PyErr_Fetch(&type, &value, &traceback);
@@ -294,6 +291,7 @@ static int fast_setup(PyObject *self, struct setup_args *a)
                                       core.blinding, a->name_bytes ? PyBytes_AsString(a->name_bytes) : NULL, a->fd,
                                       a->mem, 0, -1, NULL, NULL, 0, session, (uint32_t) session_length, &failed_step);
     if (conn == NULL) { /* the Python method gives the config back and raises what s2n said */
+        Py_XDECREF(pointer);
         PyObject *step = PyLong_FromLong(failed_step);
         PyObject *result = step != NULL ? PyObject_CallMethodObjArgs(self, NAME(CREATION_FAILED), step,
                                                                      a->server_name, NULL) : NULL;
@@ -301,9 +299,10 @@ static int fast_setup(PyObject *self, struct setup_args *a)
         Py_XDECREF(result);
         return -1;
     }
+    if (conn != reuse) Py_CLEAR(pointer);
     PyObject *address = PyLong_FromVoidPtr(conn);
-    PyObject *pointer = address != NULL ? PyObject_CallFunctionObjArgs(core.ffi_cast, core.connection_type, address,
-                                                                       NULL) : NULL;
+    if (pointer == NULL && address != NULL) /* a new connection: its cffi pointer */
+        pointer = PyObject_CallFunctionObjArgs(core.ffi_cast, core.connection_type, address, NULL);
     PyObject *unfreed = pointer != NULL ? PyObject_GetAttr(self, NAME(UNFREED)) : NULL;
     int failed = unfreed == NULL || set_attr(self, N_PTR, pointer) < 0 || set_attr(self, N_C_ADDRESS, address) < 0 ||
                  PyList_Append(unfreed, pointer) < 0;
@@ -486,8 +485,33 @@ static int plain_close(PyObject *self)
     return plain;
 }
 
+/* Connection._release's work without its frames, for a connection without a trace tap (with
+ * one: that method): the s2n connection given back to the config's pool (give_back, _datapath.c),
+ * the config's count of users down by one (Config._detach), the I/O and the handle let go. */
+static PyObject *release(PyObject *self, PyObject *pointer, void *conn)
+{
+    int untapped = attr_is_none(self, N_TAP);
+    if (untapped != 1) return untapped < 0 ? NULL : PyObject_CallMethodObjArgs(self, NAME(RELEASE), pointer, NULL);
+    PyObject *config = PyObject_GetAttr(self, NAME(CONFIG));
+    PyObject *pool = config != NULL ? PyObject_GetAttr(config, NAME(IDLE)) : NULL;
+    PyObject *mode = pool != NULL ? PyObject_GetAttr(self, NAME(C_MODE)) : NULL;
+    long c_mode = mode != NULL ? PyLong_AsLong(mode) : -1;
+    int given = PyErr_Occurred() ? -1 : give_back(pool, pointer, conn, c_mode);
+    Py_XDECREF(mode);
+    Py_XDECREF(pool);
+    PyObject *users = given == 0 ? PyObject_GetAttr(config, NAME(USERS)) : NULL;
+    PyObject *user = users != NULL ? list_pop(users) : NULL;
+    Py_XDECREF(user);
+    Py_XDECREF(users);
+    Py_XDECREF(config);
+    if (PyErr_Occurred() || set_attr(self, N_IO_BINDING, Py_None) < 0 || set_attr(self, N_IO_OBJECT, Py_None) < 0 ||
+        set_attr(self, N_HANDLE, Py_None) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 /* close(): Connection._close's work for a plain close (above), without its frames: the pointer
- * cleared, then given back by Connection._release. Anything else: Connection._close. */
+ * cleared, then given back (release). Anything else: Connection._close. */
 static PyObject *core_close(PyObject *self, PyObject *Py_UNUSED(unused))
 {
     int closed = attr_is_none(self, N_PTR);
@@ -497,6 +521,13 @@ static PyObject *core_close(PyObject *self, PyObject *Py_UNUSED(unused))
     }
     int plain = plain_close(self);
     if (plain <= 0) return plain < 0 ? NULL : PyObject_CallMethodObjArgs(self, NAME(FULL_CLOSE), NULL);
+    PyObject *address = PyObject_GetAttr(self, NAME(C_ADDRESS));
+    void *conn = address != NULL ? address_of(address) : NULL;
+    Py_XDECREF(address);
+    if (conn == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "an open Connection without its s2n connection");
+        return NULL;
+    }
     PyObject *zero = PyLong_FromLong(0);
     int failed = zero == NULL || set_attr(self, N_PTR, Py_None) < 0 || set_attr(self, N_C_ADDRESS, zero) < 0 ||
                  set_attr(self, N_CLOSED, Py_True) < 0;
@@ -505,7 +536,7 @@ static PyObject *core_close(PyObject *self, PyObject *Py_UNUSED(unused))
     if (unfreed == NULL) return NULL;
     PyObject *pointer = list_pop(unfreed), *result = NULL;
     Py_DECREF(unfreed);
-    if (pointer != NULL) result = PyObject_CallMethodObjArgs(self, NAME(RELEASE), pointer, NULL);
+    if (pointer != NULL) result = release(self, pointer, conn);
     else if (!PyErr_Occurred()) result = Py_NewRef(Py_None); /* freed already, as _free_once finds */
     Py_XDECREF(pointer);
     return result;
@@ -582,7 +613,7 @@ PyObject *bind_core(PyObject *Py_UNUSED(module), PyObject *namespace)
         {"pipe_end_type", &core.pipe_end_type}, {"modes", &core.modes}, {"client_mode", &core.client_mode},
         {"encode_server_name", &core.encode_server_name}, {"trace_logger", &core.trace_logger},
         {"ffi_cast", &core.ffi_cast}, {"connection_type", &core.connection_type},
-        {"uintptr_type", &core.uintptr_type}, {"orphan_errors", &core.orphan_errors},
+        {"orphan_errors", &core.orphan_errors},
         {"blocked_members", &core.blocked_members}, {"self_service", &core.self_service},
         {"chain_type", &core.chain_type}, {"facts_type", &core.facts_type}, {"partial", &core.partial},
         {"peer_cert_ders", &core.peer_cert_ders},

@@ -39,7 +39,9 @@ static recv_fn *burst_recv;
 static send_fn *s2n_send_fn;
 static create_fn *connection_create;
 static negotiate_fn *s2npy_negotiate_fn;
+static connection_fn *connection_wipe, *connection_free; /* s2n_connection_wipe, s2n_connection_free */
 static PyObject *c_address_name; /* "_c_address": a Connection's s2n_connection address, 0 once closed */
+static PyObject *closed_name, *capacity_name, *idle_name; /* an IdleConnections' (pool.py) attributes */
 
 /* Where the reader for recv bursts stands: set by the Connection's reader setup. */
 enum reader_state {
@@ -86,7 +88,8 @@ static int int_argument(PyObject *number, int *out)
 /* 0 once bind() gave the s2n functions, else -1 with RuntimeError set. */
 static int require_bound(void)
 {
-    if (burst_recv != NULL && s2n_send_fn != NULL && connection_create != NULL && s2npy_negotiate_fn != NULL)
+    if (burst_recv != NULL && s2n_send_fn != NULL && connection_create != NULL && s2npy_negotiate_fn != NULL &&
+        connection_wipe != NULL && connection_free != NULL)
         return 0;
     PyErr_SetString(PyExc_RuntimeError, "s2npy._datapath.bind() was not called");
     return -1;
@@ -314,6 +317,77 @@ static PyObject *create_connection(PyObject *Py_UNUSED(module), PyObject *const 
     return conn != NULL ? PyLong_FromVoidPtr(conn) : PyLong_FromLong(-failed_step);
 }
 
+/* 1 if an IdleConnections (pool.py) keeps one more connection in `kept`, its list for the
+ * connection's mode: the pool is open and below its capacity; 0 if not; -1 on error. */
+static int pool_has_room(PyObject *pool, PyObject *kept)
+{
+    PyObject *closed = PyObject_GetAttr(pool, closed_name);
+    if (closed == NULL) return -1;
+    int is_closed = PyObject_IsTrue(closed);
+    Py_DECREF(closed);
+    if (is_closed != 0) return is_closed < 0 ? -1 : 0;
+    PyObject *capacity = PyObject_GetAttr(pool, capacity_name);
+    if (capacity == NULL) return -1;
+    Py_ssize_t limit = PyLong_AsSsize_t(capacity), size = PyList_Size(kept);
+    Py_DECREF(capacity);
+    if ((limit == -1 || size == -1) && PyErr_Occurred()) return -1;
+    return size < limit;
+}
+
+/* IdleConnections.give's work (pool.py), for it and for ConnectionCore's close(): a closed
+ * connection's s2n connection wiped and kept in `pool` as (pointer, address) for the next
+ * Connection on the config, or freed (pool full or closed, wipe failed). The GIL is released
+ * around the wipe and the free (~17 us and ~30 us after a handshake), and the pool is checked
+ * again after the wipe, as Config.close() may have closed it meanwhile: with the GIL held, the
+ * check and the append cannot interleave with its clear(), so no lock is needed. The connection
+ * is freed on every error path too. 0, or -1 with an exception set. */
+int give_back(PyObject *pool, PyObject *pointer, void *conn, long mode)
+{
+    if (require_bound() < 0) return -1;
+    PyObject *lists = PyObject_GetAttr(pool, idle_name);
+    PyObject *kept = lists != NULL ? PySequence_GetItem(lists, mode) : NULL;
+    Py_XDECREF(lists);
+    int room = kept != NULL && PyList_Check(kept) ? pool_has_room(pool, kept) : -1;
+    if (room == 1) {
+        int wiped;
+        Py_BEGIN_ALLOW_THREADS
+        wiped = connection_wipe(conn) == 0;
+        Py_END_ALLOW_THREADS
+        room = wiped ? pool_has_room(pool, kept) : 0;
+        PyObject *entry = room == 1 ? Py_BuildValue("(ON)", pointer, PyLong_FromVoidPtr(conn)) : NULL;
+        if (entry != NULL && PyList_Append(kept, entry) == 0) {
+            Py_DECREF(entry);
+            Py_DECREF(kept);
+            return 0;
+        }
+        if (room == 1) room = -1;
+        Py_XDECREF(entry);
+    }
+    if (room == -1 && !PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "IdleConnections._idle must hold lists");
+    Py_XDECREF(kept);
+    Py_BEGIN_ALLOW_THREADS
+    connection_free(conn);
+    Py_END_ALLOW_THREADS
+    return room < 0 ? -1 : 0;
+}
+
+static PyObject *give_back_call(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "give_back takes 4 arguments");
+        return NULL;
+    }
+    void *conn = address_of(args[2]);
+    long mode = PyLong_AsLong(args[3]);
+    if (PyErr_Occurred()) return NULL;
+    if (conn == NULL || mode < 0 || mode > 1) {
+        PyErr_SetString(PyExc_ValueError, "give_back: a connection address and a mode (0 or 1)");
+        return NULL;
+    }
+    if (give_back(args[0], args[1], conn, mode) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
 /* The connection's s2n_connection address (Connection._c_address), or NULL: closed, or an
  * exception set. Read inside the call guard, as _begin_call reads the pointer. */
 static void *connection_address(PyObject *connection)
@@ -363,24 +437,32 @@ PyObject *negotiate_step(PyObject *connection, PyObject *in_calls, int *blocked,
 
 static PyObject *bind(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    PyObject *recv_address, *send_address, *create_address, *negotiate_address;
-    if (!PyArg_ParseTuple(args, "OOOO", &recv_address, &send_address, &create_address, &negotiate_address))
+    PyObject *recv_address, *send_address, *create_address, *negotiate_address, *wipe_address, *free_address;
+    if (!PyArg_ParseTuple(args, "OOOOOO", &recv_address, &send_address, &create_address, &negotiate_address,
+                          &wipe_address, &free_address))
         return NULL;
     recv_fn *recv = (recv_fn *) address_of(recv_address);
     send_fn *send = (send_fn *) address_of(send_address);
     create_fn *create = (create_fn *) address_of(create_address);
     negotiate_fn *negotiate_call = (negotiate_fn *) address_of(negotiate_address);
+    connection_fn *wipe = (connection_fn *) address_of(wipe_address);
+    connection_fn *free_call = (connection_fn *) address_of(free_address);
     if (PyErr_Occurred()) return NULL;
     burst_recv = recv;
     s2n_send_fn = send;
     connection_create = create;
     s2npy_negotiate_fn = negotiate_call;
+    connection_wipe = wipe;
+    connection_free = free_call;
     Py_RETURN_NONE;
 }
 
 static PyMethodDef module_methods[] = {
     {"bind", bind, METH_VARARGS,
-     "bind(s2npy_recv, s2n_send, s2npy_connection_create, s2npy_negotiate addresses): once, before any other use"},
+     "bind(s2npy_recv, s2n_send, s2npy_connection_create, s2npy_negotiate, s2n_connection_wipe, s2n_connection_free"
+     " addresses): once, before any other use"},
+    {"give_back", (PyCFunction) (void (*)(void)) give_back_call, METH_FASTCALL,
+     "give_back(pool, pointer, address, mode): IdleConnections.give's work, the GIL released around the wipe"},
     {"create_connection", (PyCFunction) (void (*)(void)) create_connection, METH_FASTCALL,
      "create_connection(reuse, mode, config, context, verify_host, verify_data, blinding, server_name, fd, mem,"
      " prefer, cert_auth, policy, alpn, alpn_count, session)"
@@ -396,7 +478,11 @@ static int module_exec(PyObject *module)
         Py_XDECREF(type);
         return -1;
     }
-    if (c_address_name == NULL && (c_address_name = PyUnicode_InternFromString("_c_address")) == NULL) return -1;
+    static const struct { PyObject **name; const char *text; } names[] = {
+        {&c_address_name, "_c_address"}, {&closed_name, "_closed"}, {&capacity_name, "capacity"}, {&idle_name, "_idle"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+        if (*names[i].name == NULL && (*names[i].name = PyUnicode_InternFromString(names[i].text)) == NULL) return -1;
     if (connection_core_exec(module) < 0) return -1;
     if (PyModule_AddIntConstant(module, "NOT_CALLED", NOT_CALLED) < 0) return -1;
     return PyModule_AddIntConstant(module, "CALLED", CALLED);

@@ -24,12 +24,18 @@ typedef void *create_fn(void *reuse, int mode, void *config, void *context, void
 /* s2npy_negotiate (build_s2n.py): 0 done, 1 blocked, -1 failed; facts filled on completion if not NULL. */
 typedef int negotiate_fn(void *conn, int *blocked, void *facts, void *progress);
 
+/* s2n_connection_wipe, s2n_connection_free (s2n.h). */
+typedef int connection_fn(void *conn);
+
 /* s2npy_connection_create with the GIL rule of _datapath.c's create_connection: the GIL held
  * for a reused connection (~1 us), released to allocate a new one (~30 us). */
 void *create_with_gil_rule(void *reuse, int mode, void *config, void *context, void *verify_host, void *verify_data,
                            int blinding, const char *server_name, int fd, void *mem, int prefer, int cert_auth,
                            const char *policy, void *alpn, int alpn_count, const void *session,
                            uint32_t session_length, int *failed_step);
+
+/* IdleConnections.give's work (pool.py): the connection wiped and kept in the pool, or freed. */
+int give_back(PyObject *pool, PyObject *pointer, void *conn, long mode);
 
 /* A pointer given to Python as an int (0 for NULL), or NULL with an exception set. */
 void *address_of(PyObject *number);

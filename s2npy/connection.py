@@ -82,7 +82,8 @@ _orphan_errors = _callbacks.orphan_errors
 _MAX_FD = 2**31 - 1  # a C int
 
 _datapath.bind(*(_address(ffi.addressof(lib, name))
-                 for name in ("s2npy_recv", "s2n_send", "s2npy_connection_create", "s2npy_negotiate")))
+                 for name in ("s2npy_recv", "s2n_send", "s2npy_connection_create", "s2npy_negotiate",
+                              "s2n_connection_wipe", "s2n_connection_free")))
 _create_connection = _datapath.create_connection  # s2npy_connection_create, the GIL held unless it allocates: see _datapath.c
 _CONNECTION_POINTER = ffi.typeof("struct s2n_connection *")
 _BLOCKED_STATUSES = ffi.typeof("s2n_blocked_status *")
@@ -254,8 +255,9 @@ class Connection(_datapath.ConnectionCore):
         context = self._context(config)
         verify_host = self._verify_host_callback(config, context)
         config._attach()  # the config counts this connection from here until _release
+        reuse = config._idle.take(mode)
         try:
-            address = _create_connection(_address(config._idle.take(mode)), mode, config._address, context,
+            address = _create_connection(reuse[1] if reuse else 0, mode, config._address, context,
                                          *verify_host, BLINDING[blinding], name, fd, mem, *overrides, session_bytes)
         except BaseException:
             config._detach()
@@ -975,7 +977,7 @@ Connection.__signature__ = _SETUP_SIGNATURE.replace(parameters=tuple(_SETUP_SIGN
 _datapath.bind_core({
     "config_type": Config, "socket_type": socket.socket, "pipe_end_type": MemoryPipeEnd, "modes": _MODES,
     "client_mode": Mode.CLIENT, "encode_server_name": _encode_server_name, "trace_logger": TRACE_LOGGER,
-    "ffi_cast": ffi.cast, "connection_type": _CONNECTION_POINTER, "uintptr_type": ffi.typeof("uintptr_t"),
+    "ffi_cast": ffi.cast, "connection_type": _CONNECTION_POINTER,
     "orphan_errors": _orphan_errors, "blocked_members": Blocked._value2member_map_,
     "self_service": "self-service", "chain_type": PeerCertChain, "facts_type": NegotiatedFacts,
     "partial": functools.partial, "peer_cert_ders": peer_cert_ders, "facts_size": ffi.sizeof("struct s2npy_facts"),

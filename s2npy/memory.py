@@ -18,7 +18,7 @@ import errno
 import os
 from typing import Any
 
-from ._native import ffi, lib
+from ._native import address, ffi, lib
 
 #: What each errno from the C pipe means here (the exception class follows from the errno).
 _ERRORS = {
@@ -42,6 +42,7 @@ class MemoryPipeEnd:
         self._pipe = pipe  # keeps the C pipe alive as long as either end is
         self.index = index
         self._end = lib.s2npy_mem_pipe_end(pipe, index)
+        self._end_address = address(self._end)  # the C end for ConnectionCore's set-up (exact type only)
 
     def recv_into(self, buffer: Any) -> int:
         """Copy buffered bytes into ``buffer``; 0 once the peer closed and all was read."""

@@ -19,20 +19,21 @@ the s2n config they point to.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from ._native import ffi, lib
+from . import _datapath
+from ._native import address, lib
 
 
 class IdleConnections:
-    """Wiped ``s2n_connection`` pointers of one config, by mode, at most ``capacity`` per mode."""
+    """Wiped ``s2n_connection``s of one config, by mode, at most ``capacity`` per mode.
+
+    Each is kept as ``(pointer, address)``: the cffi pointer and its address as an int, so that
+    ConnectionCore's set-up (C) reuses both without a cffi call.
+    """
 
     def __init__(self, config_ptr: Any, capacity: int) -> None:
         self._idle: tuple[list, list] = ([], [])  # indexed by s2n_mode: S2N_SERVER = 0, S2N_CLIENT = 1
-        # give() and clear(): a close() of the config may race a release. Re-entrant: the GC can
-        # finalize another Connection (whose release gives here) inside give().
-        self._lock = threading.RLock()
         self._closed = False
         if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 0:
             from .errors import UsageError
@@ -44,32 +45,31 @@ class IdleConnections:
         # the Config is garbage collected (its pointer is freed only after this object).
         self._config_ptr = config_ptr
 
-    def take(self, mode: int) -> Any:
-        """A wiped connection of ``mode`` to set up instead of a new one, or NULL."""
+    def take(self, mode: int) -> tuple[Any, int] | None:
+        """A wiped connection of ``mode`` to set up instead of a new one, ``(pointer, address)``, or None."""
         try:
-            return self._idle[mode].pop()  # atomic: each pointer goes to one taker
+            return self._idle[mode].pop()  # atomic: each connection goes to one taker
         except IndexError:
-            return ffi.NULL
+            return None
 
     def give(self, pointer: Any, mode: int) -> None:
-        """Take back a closed connection: wipe and keep it, or free it (full, closed, or wipe failed)."""
-        with self._lock:
-            idle = self._idle[mode]
-            if not self._closed and len(idle) < self.capacity and lib.s2n_connection_wipe(pointer) == 0:
-                idle.append(pointer)
-                return
-        lib.s2n_connection_free(pointer)
+        """Take back a closed connection: wipe and keep it, or free it (full, closed, or wipe failed).
+
+        In C (``_datapath.give_back``, which ConnectionCore's ``close()`` calls too): the GIL is
+        released around the wipe and the free, and the pool is checked again after the wipe,
+        where a ``clear()`` may have run, so that no lock is needed.
+        """
+        _datapath.give_back(self, pointer, address(pointer), mode)
 
     def __len__(self) -> int:
         return len(self._idle[0]) + len(self._idle[1])
 
     def clear(self) -> None:
         """Free every kept connection; later ones are freed at once (the config is closing)."""
-        with self._lock:
-            self._closed = True
-            for idle in self._idle:
-                while idle:
-                    lib.s2n_connection_free(idle.pop())
+        self._closed = True  # give_back checks it after each wipe: nothing is kept from here on
+        for idle in self._idle:
+            while idle:
+                lib.s2n_connection_free(idle.pop()[0])
 
     def __del__(self) -> None:
         self.clear()

@@ -13,6 +13,7 @@ import textwrap
 import pytest
 
 import s2npy
+from s2npy import _datapath
 
 WAIT = 10
 
@@ -168,3 +169,73 @@ def test_threads_sharing_a_config_each_get_their_own_connection(server_config, c
         thread.join(60)
     assert not failures, failures
     assert len(servers._idle) <= servers._idle.capacity + 4
+
+
+class _Pool:
+    """An IdleConnections stand-in whose ``_closed`` answers from ``states``, one per read."""
+
+    def __init__(self, *states: bool, capacity: int = 8) -> None:
+        self._idle = ([], [])
+        self.capacity = capacity
+        self._states = iter(states)
+
+    @property
+    def _closed(self) -> bool:
+        return next(self._states)
+
+
+def _new_connection(mode: int):
+    pointer = s2npy.lib.s2n_connection_new(mode)
+    assert pointer != s2npy.ffi.NULL
+    return pointer, int(s2npy.ffi.cast("uintptr_t", pointer))
+
+
+def test_give_back_keeps_a_wiped_connection_as_pointer_and_address():
+    pool = _Pool(False, False)
+    pointer, address = _new_connection(s2npy.lib.S2N_CLIENT)
+    _datapath.give_back(pool, pointer, address, s2npy.lib.S2N_CLIENT)
+    assert pool._idle[s2npy.lib.S2N_SERVER] == []
+    [(kept, kept_address)] = pool._idle[s2npy.lib.S2N_CLIENT]
+    assert kept is pointer and kept_address == address
+    s2npy.lib.s2n_connection_free(kept)
+
+
+def test_give_back_frees_what_a_pool_closed_during_the_wipe_cannot_keep():
+    """Config.close() may clear the pool while the GIL is released for the wipe: the state read
+    again after it decides, so nothing is kept in a closed pool (where nothing would free it)."""
+    for pool in (_Pool(False, True), _Pool(True), _Pool(False, capacity=0)):
+        pointer, address = _new_connection(s2npy.lib.S2N_SERVER)
+        _datapath.give_back(pool, pointer, address, s2npy.lib.S2N_SERVER)
+        assert pool._idle == ([], [])
+        with pytest.raises(StopIteration):
+            pool._closed  # read exactly as often as expected: before the wipe, and after it if wiped  # noqa: B018
+
+
+def test_give_back_refuses_bad_arguments_and_still_frees():
+    with pytest.raises(ValueError, match="mode"):
+        _datapath.give_back(_Pool(False, False), s2npy.ffi.NULL, 1, 2)
+    broken = _Pool(False, False)
+    broken._idle = (None, None)
+    pointer, address = _new_connection(s2npy.lib.S2N_CLIENT)
+    with pytest.raises(TypeError, match="lists"):
+        _datapath.give_back(broken, pointer, address, s2npy.lib.S2N_CLIENT)  # freed all the same (ASan run)
+
+
+def test_both_close_paths_give_the_connection_back_alike(server_config, client_config, monkeypatch):
+    """close() in C (a plain close) and Connection._close with _release (Python) leave the same
+    connection state, give their s2n connections to the pool and stop counting as the config's users."""
+    server_end, client_end = s2npy.memory_pipe()
+    config = client_config()
+    plain = s2npy.Connection(config, "client", io=client_end, server_name="localhost")
+    full = s2npy.Connection(config, "client", io=server_end, server_name="localhost")
+    addresses = {_address(plain), _address(full)}
+    assert len(config._users) == 2
+    plain.close()
+    s2npy.Connection._close(full)
+    assert vars(plain).keys() == vars(full).keys()
+    for name, value in vars(plain).items():
+        assert type(value) is type(vars(full)[name]), name
+    assert plain._io_object is plain._io_binding is plain._handle is None and plain._ptr is None
+    assert {address for _, address in config._idle._idle[s2npy.lib.S2N_CLIENT]} == addresses
+    assert config._users == []
+    config.close()
