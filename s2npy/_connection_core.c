@@ -397,13 +397,13 @@ static PyObject *lazy_peer_chain(PyObject *self, PyObject *ptr)
     return view;
 }
 
-/* The facts an untraced handshake's last step fills `raw` for, made before the step: as
- * facts.facts_from_struct makes them, object.__new__ with the snapshot and the chain view in its
- * __dict__ (NegotiatedFacts is a frozen dataclass), decoded when a field is first read. */
-static PyObject *facts_for(PyObject *self, PyObject *raw)
+/* The facts of an untraced handshake that completed, from the struct its last step filled. */
+static PyObject *completed_facts(PyObject *self, PyObject *raw)
 {
     PyObject *ptr = PyObject_GetAttr(self, NAME(PTR));
     PyObject *chain = ptr != NULL ? lazy_peer_chain(self, ptr) : NULL;
+    /* As facts.facts_from_struct makes them: object.__new__, the snapshot and the chain view in
+     * its __dict__ (NegotiatedFacts is a frozen dataclass), decoded when a field is first read. */
     PyObject *facts = chain != NULL ? new_instance(core.facts_type) : NULL;
     if (facts != NULL && (PyObject_GenericSetAttr(facts, NAME(RAW), raw) < 0 ||
                           PyObject_GenericSetAttr(facts, NAME(CHAIN), chain) < 0))
@@ -429,11 +429,7 @@ static PyObject *untraced_step(PyObject *self, void *facts, int *clean)
     return outcome;
 }
 
-/* negotiate(): untraced, one negotiate step (blocking I/O runs the whole handshake in it).
- * The facts it returns are made before the step: on a socketpair the other thread's negotiate()
- * returns a few microseconds after this one, and waits for the GIL (a sleep and a wake-up on
- * its critical path) if this thread still holds it (BENCHMARKS.md, "GIL waits"). A step that
- * does not complete (non-blocking I/O, a failure) drops them. */
+/* negotiate(): untraced, one negotiate step (blocking I/O runs the whole handshake in it). */
 static PyObject *core_negotiate(PyObject *self, PyObject *Py_UNUSED(unused))
 {
     int untraced = attr_is_none(self, N_TRACE), clean = -1;
@@ -441,14 +437,12 @@ static PyObject *core_negotiate(PyObject *self, PyObject *Py_UNUSED(unused))
     /* The struct s2npy_facts the completing step fills, as a bytearray (facts.py views it). */
     PyObject *raw = PyByteArray_FromStringAndSize(NULL, core.facts_size);
     if (raw != NULL) memset(PyByteArray_AsString(raw), 0, core.facts_size);
-    PyObject *facts = raw != NULL ? facts_for(self, raw) : NULL;
-    PyObject *outcome = facts != NULL ? untraced_step(self, PyByteArray_AsString(raw), &clean) : NULL, *result = NULL;
+    PyObject *outcome = raw != NULL ? untraced_step(self, PyByteArray_AsString(raw), &clean) : NULL, *result = NULL;
     if (clean == 1 && PyLong_AsLong(outcome) == 0) {
-        if (set_attr(self, N_HANDSHAKE_DONE, Py_True) == 0) result = Py_NewRef(facts);
+        if (set_attr(self, N_HANDSHAKE_DONE, Py_True) == 0) result = completed_facts(self, raw);
     } else if (clean == 0 || clean == 1) { /* blocked (a Want*Error), failed, or a callback's exception */
         result = PyObject_CallMethodObjArgs(self, NAME(NEGOTIATE_FINISH), outcome, raw, NULL);
     }
-    Py_XDECREF(facts);
     Py_XDECREF(raw);
     Py_XDECREF(outcome);
     return result;
