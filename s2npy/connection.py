@@ -837,8 +837,8 @@ class Connection(_datapath.ConnectionCore):
         self._io_call("shutdown_send", lib.s2n_shutdown_send, self._send_blocked)
 
     # close() is ConnectionCore's (C): a close with no call of another thread inside, no data
-    # channel and no facts' chain view to copy clears the pointer and calls _release there; any
-    # other runs this method. A Connection dropped while open is closed (ConnectionCore's finalizer).
+    # channel and no facts' chain view to copy clears the pointer and does _release's work there
+    # (through this method only when a trace tap must go too); any other runs this method. A Connection dropped while open is closed (ConnectionCore's finalizer).
     def _close(self) -> None:
         """``close()``, whatever the state: see ``_begin_call`` for closing under a running call."""
         if self._ptr is None:
