@@ -257,6 +257,18 @@ static void *take_idle(PyObject *config, long mode, PyObject **pointer)
     return address;
 }
 
+/* On a set-up error: call object.name() to undo what was done (its own failure is dropped), and
+ * return -1 with the set-up's exception still set. */
+static int undo_and_fail(PyObject *object, enum core_name name)
+{
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyObject *result = PyObject_CallMethodObjArgs(object, core_names[name], NULL);
+    Py_XDECREF(result);
+    PyErr_Restore(type, value, traceback);
+    return -1;
+}
+
 /* The set-up Connection._setup makes for these arguments: 0, or -1 with an exception. */
 static int fast_setup(PyObject *self, struct setup_args *a)
 {
@@ -275,14 +287,7 @@ static int fast_setup(PyObject *self, struct setup_args *a)
     /* From here the config counts this connection: every way out gives it back. */
     PyObject *pointer = NULL; /* the reused connection's cffi pointer: Connection._ptr again */
     void *reuse = take_idle(config, mode, &pointer);
-    if (PyErr_Occurred()) {
-        PyObject *type, *value, *traceback;
-        PyErr_Fetch(&type, &value, &traceback);
-        PyObject *result = PyObject_CallMethodObjArgs(config, NAME(DETACH), NULL);
-        Py_XDECREF(result);
-        PyErr_Restore(type, value, traceback);
-        return -1;
-    }
+    if (PyErr_Occurred()) return undo_and_fail(config, N_DETACH);
     char *session = NULL;
     Py_ssize_t session_length = 0;
     if (a->session != Py_None) PyBytes_AsStringAndSize(a->session, &session, &session_length);
@@ -313,14 +318,8 @@ static int fast_setup(PyObject *self, struct setup_args *a)
     Py_XDECREF(address);
     Py_XDECREF(pointer);
     Py_XDECREF(unfreed);
-    if (failed) { /* a half-made connection frees at once (close() gives it back if it got as far) */
-        PyObject *type, *value, *traceback;
-        PyErr_Fetch(&type, &value, &traceback);
-        PyObject *result = PyObject_CallMethodObjArgs(self, NAME(CLOSE), NULL);
-        Py_XDECREF(result);
-        PyErr_Restore(type, value, traceback);
-        return -1;
-    }
+    if (failed) /* a half-made connection frees at once (close() gives it back if it got as far) */
+        return undo_and_fail(self, N_CLOSE);
     return 0;
 }
 
