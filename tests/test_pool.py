@@ -14,12 +14,13 @@ import pytest
 
 import s2npy
 from s2npy import _datapath
+from s2npy._native import address
 
 WAIT = 10
 
 
 def _address(connection) -> int:
-    return int(s2npy.ffi.cast("uintptr_t", connection.ptr))
+    return address(connection.ptr)
 
 
 def _handshake(server_config, client_config, server_kwargs=None, client_kwargs=None, trace=False,
@@ -187,7 +188,7 @@ class _Pool:
 def _new_connection(mode: int):
     pointer = s2npy.lib.s2n_connection_new(mode)
     assert pointer != s2npy.ffi.NULL
-    return pointer, int(s2npy.ffi.cast("uintptr_t", pointer))
+    return pointer, address(pointer)
 
 
 def test_give_back_keeps_a_wiped_connection_as_pointer_and_address():
