@@ -191,6 +191,28 @@ def _new_connection(mode: int):
     return pointer, address(pointer)
 
 
+def test_a_create_call_that_raises_gives_the_taken_connection_back(client_config, monkeypatch):
+    """The Python set-up (overrides, here prefer) takes an idle connection before its create call;
+    if that call raises before s2n runs, the connection goes back to the pool, not astray."""
+    config = client_config()
+    first = s2npy.Connection(config, "client", server_name="localhost")
+    kept = _address(first)
+    first.close()
+
+    def refuse(*args):
+        raise MemoryError("no memory for the create call's arguments")
+
+    monkeypatch.setattr(s2npy.connection, "_create_connection", refuse)
+    with pytest.raises(MemoryError):
+        s2npy.Connection(config, "client", server_name="localhost", prefer="throughput")
+    assert [address for _, address in config._idle._idle[s2npy.lib.S2N_CLIENT]] == [kept]
+    assert config._users == []
+    monkeypatch.undo()
+    again = s2npy.Connection(config, "client", server_name="localhost", prefer="throughput")
+    assert _address(again) == kept
+    again.close()
+    config.close()
+
 def test_give_back_keeps_a_wiped_connection_as_pointer_and_address():
     pool = _Pool(False, False)
     pointer, address = _new_connection(s2npy.lib.S2N_CLIENT)
