@@ -1,8 +1,9 @@
 """Where a socketpair handshake's time goes, phase by phase, per contestant. A diagnostic.
 
-    python benchmarks/handshake_phases.py [--rounds N] [--count HANDSHAKES] [--variants a,b,...]
+    python benchmarks/handshake_phases.py [--rounds N] [--count HANDSHAKES] [--variants a,b,...] [--row ROW]
 
-The handshake is ``py_bench.py``'s socket row (TLS 1.3, ECDSA): the client makes a
+The handshake is one of ``py_bench.py``'s socket rows (``--row``: TLS 1.3 ECDSA by default,
+``hs_tls13_rsa`` or ``hs_tls12_ecdsa``): the client makes a
 socketpair, hands the server end to a server thread, sets up its connection and
 negotiates, waits for the server's acknowledgement, and closes; the server sets
 up, negotiates, closes and acknowledges. Each step is time-stamped in both
@@ -16,7 +17,9 @@ alternating over the rounds:
   (``Connection()`` then ``negotiate()``; ``wrap_socket(do_handshake_on_connect=False)``
   then ``do_handshake()``);
 - ``raw-gil``: ``binding_floor.py``'s raw calls with Connection's one set-up call
-  (a binding whose connections cost no Python).
+  (a binding whose connections cost no Python);
+- ``c-class``: ``binding_floor.py``'s connection type written in C (``native_class.c``) in
+  ``Connection``'s place: where the time goes for a binding with no Python frames at all.
 
 The phases name the same stamps in C (native_bench.c's ``PHASES``). The handshake
 rates are lower than the benchmark table's (the stamps cost a little): compare
@@ -43,7 +46,7 @@ from typing import Any
 import run
 from bench_args import at_least
 
-VARIANTS = ("native", "s2npy", "raw-gil", "ssl")
+VARIANTS = ("native", "s2npy", "raw-gil", "ssl", "c-class")
 #: (phase, from stamp, to stamp), the same as native_bench.c's PHASES.
 PHASES = (
     ("client socketpair", "c_start", "c_socketpair"),
@@ -109,10 +112,38 @@ def summary(stamps: list[dict[str, int]]) -> dict[str, Any]:
     return {"value": (measured[-1]["c_closed"] - measured[0]["c_start"]) / len(measured) / 1e3, "phases": phases}
 
 
-def child(variant: str, count: int) -> None:
+class ClassSteps:
+    """binding_floor's c-class variant as steps, so that its set-up and negotiate are stamped apart."""
+
+    def __init__(self, opts: dict[str, str]) -> None:
+        import binding_floor
+
+        self.sides = binding_floor.CClass(opts)
+
+    def start(self, side: str, sock: socket.socket) -> Any:
+        names = {"server_name": "localhost"} if side == "client" else {}
+        return self.sides.connection_class(None, side, io=sock, **names)
+
+    @staticmethod
+    def negotiate(connection: Any) -> None:
+        connection.negotiate()
+
+    def close(self, connection: Any, sock: socket.socket) -> None:
+        self.sides.close(connection, sock)
+
+
+def rows() -> list[str]:
+    """The rows whose handshakes every variant can time: binding_floor's, less the resumed one
+    (whose ticket this harness does not prime)."""
     import binding_floor
 
-    opts = {**run.write_pki()["ecdsa"], "policy": run.TLS13_POLICY}
+    return [key for key, row in binding_floor.handshake_rows().items() if "resume" not in row.params]
+
+
+def child(variant: str, count: int, row: str) -> None:
+    import binding_floor
+
+    opts = binding_floor.options("handshake", row, 1.0)
     if variant == "native":
         command = [str(run.build_native()), "handshake_phases", *[f"{k}={v}" for k, v in opts.items()],
                    f"count={count}"]
@@ -120,13 +151,17 @@ def child(variant: str, count: int) -> None:
         return
     import py_bench
 
-    contestant = py_bench.CONTESTANTS.get(variant)
-    steps = contestant(opts) if contestant else binding_floor.raw_contestant(opts, 0.0, gil_held_setup=True)
+    if variant == "c-class":
+        steps = ClassSteps(opts)
+    elif variant in py_bench.CONTESTANTS:
+        steps = py_bench.CONTESTANTS[variant](opts)
+    else:
+        steps = binding_floor.raw_contestant(opts, 0.0, gil_held_setup=True)
     print(json.dumps(summary(timed_handshakes(steps, count))))
 
 
-def measure(variant: str, count: int) -> dict[str, Any]:
-    output = subprocess.run([sys.executable, __file__, "--child", variant, "--count", str(count)],
+def measure(variant: str, count: int, row: str) -> dict[str, Any]:
+    output = subprocess.run([sys.executable, __file__, "--child", variant, "--count", str(count), "--row", row],
                             check=True, capture_output=True, text=True).stdout
     return json.loads(output)
 
@@ -149,19 +184,22 @@ def main() -> None:
     parser.add_argument("--count", type=at_least(20), default=3000,
                         help="handshakes per variant and round (a tenth of them warm up)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--row", choices=rows(), default="hs_tls13_ecdsa", help="the handshake row (default %(default)s)")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.count)
+        child(args.child, args.count, args.row)
         return
     variants = tuple(args.variants.split(","))
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}: choose from {', '.join(VARIANTS)}")
+    if "c-class" in variants:
+        run.build_native(library=True)  # its children load it, and must not race to build it
     samples: dict[str, list[dict[str, Any]]] = {variant: [] for variant in variants}
     for round_index in range(args.rounds):
         for variant in run.rotated(variants, round_index):
-            samples[variant].append(measure(variant, args.count))
+            samples[variant].append(measure(variant, args.count, args.row))
     print(table(samples))
 
 

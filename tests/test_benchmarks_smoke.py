@@ -54,17 +54,18 @@ def test_binding_floor_diagnostic_runs(arguments, variants, unit):
         assert report["native"]["ratio_to_native"] == 1.0
 
 
-def test_handshake_phases_diagnostic_times_every_phase_of_every_variant():
+@pytest.mark.parametrize("row", [[], ["--row", "hs_tls12_ecdsa"]])
+def test_handshake_phases_diagnostic_times_every_phase_of_every_variant(row):
     """benchmarks/handshake_phases.py: one row per phase, a time in each variant's column
     (native_bench's phases must carry the Python side's names, or the table cannot be made)."""
     script = ROOT / "benchmarks" / "handshake_phases.py"
-    done = subprocess.run([sys.executable, str(script), "--rounds", "1", "--count", "40"], check=True,
+    done = subprocess.run([sys.executable, str(script), "--rounds", "1", "--count", "40", *row], check=True,
                           capture_output=True, text=True, timeout=120)
     header, _, *rows = done.stdout.strip().splitlines()
     spec = importlib.util.spec_from_file_location("handshake_phases", script)
     phases = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(phases)
-    assert header == "| phase (us) | native | s2npy | raw-gil | ssl |"
+    assert header == "| phase (us) | native | s2npy | raw-gil | ssl | c-class |"
     assert [row.split(" | ")[0].lstrip("| ") for row in rows] == ["per handshake", *(p[0] for p in phases.PHASES)]
     # A phase within one thread takes time. One between the threads (hand-over to the server's wake,
     # say) can come out negative in a run this short: a thread preempted just before its stamp.
@@ -72,7 +73,7 @@ def test_handshake_phases_diagnostic_times_every_phase_of_every_variant():
     assert len(one_thread) == 10
     for row in rows:
         name, *cells = row.strip("| ").split(" | ")
-        assert all(float(cell) > 0 for cell in cells) if name in one_thread else len(cells) == 4, row
+        assert all(float(cell) > 0 for cell in cells) if name in one_thread else len(cells) == 5, row
 
 
 def test_asyncio_benchmark_smoke_run_measures_both_servers():
@@ -89,6 +90,7 @@ def test_asyncio_benchmark_smoke_run_measures_both_servers():
     ("handshake_phases.py", ["--count", "5"], "argument --count: must be at least 20, not 5"),
     ("handshake_phases.py", ["--rounds", "0"], "argument --rounds: must be at least 1, not 0"),
     ("handshake_phases.py", ["--variants", "native,nope"], "unknown variants ['nope']"),
+    ("handshake_phases.py", ["--row", "hs_tls13_resumed"], "argument --row: invalid choice: 'hs_tls13_resumed'"),
     ("binding_floor.py", ["--rounds", "0"], "argument --rounds: must be at least 1, not 0"),
     ("binding_floor.py", ["--seconds", "0"], "argument --seconds: must be more than 0 seconds, not 0"),
     ("binding_floor.py", ["--row", "hs_tls13_ecdsa_memory"], "argument --row: invalid choice: 'hs_tls13_ecdsa_memory'"),
