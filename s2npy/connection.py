@@ -259,7 +259,7 @@ class Connection(_datapath.ConnectionCore):
         try:
             address = _create_connection(reuse[1] if reuse else 0, mode, config._address, context,
                                          *verify_host, BLINDING[blinding], name, fd, mem, *overrides, session_bytes)
-        except BaseException:  # raised before s2n ran (s2n frees what it fails with): nothing may be lost
+        except BaseException:  # the call raised (s2n frees a connection it fails with): the taken one goes back
             if reuse:
                 config._idle.give(reuse[0], mode)
             config._detach()

@@ -213,6 +213,7 @@ def test_a_create_call_that_raises_gives_the_taken_connection_back(client_config
     again.close()
     config.close()
 
+
 def test_give_back_keeps_a_wiped_connection_as_pointer_and_address():
     pool = _Pool(False, False)
     pointer, address = _new_connection(s2npy.lib.S2N_CLIENT)
