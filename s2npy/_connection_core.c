@@ -520,9 +520,7 @@ static PyObject *core_close(PyObject *self, PyObject *Py_UNUSED(unused))
     }
     int plain = plain_close(self);
     if (plain <= 0) return plain < 0 ? NULL : PyObject_CallMethodObjArgs(self, NAME(FULL_CLOSE), NULL);
-    PyObject *address = PyObject_GetAttr(self, NAME(C_ADDRESS));
-    void *conn = address != NULL ? address_of(address) : NULL;
-    Py_XDECREF(address);
+    void *conn = connection_address(self);
     if (conn == NULL) {
         if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "an open Connection without its s2n connection");
         return NULL;

@@ -390,7 +390,7 @@ static PyObject *give_back_call(PyObject *Py_UNUSED(module), PyObject *const *ar
 
 /* The connection's s2n_connection address (Connection._c_address), or NULL: closed, or an
  * exception set. Read inside the call guard, as _begin_call reads the pointer. */
-static void *connection_address(PyObject *connection)
+void *connection_address(PyObject *connection)
 {
     PyObject *address = PyObject_GetAttr(connection, c_address_name);
     if (address == NULL) return NULL;

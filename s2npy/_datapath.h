@@ -39,6 +39,8 @@ int give_back(PyObject *pool, PyObject *pointer, void *conn, long mode);
 
 /* A pointer given to Python as an int (0 for NULL), or NULL with an exception set. */
 void *address_of(PyObject *number);
+/* A Connection's s2n_connection address (its _c_address), or NULL: closed, or an exception set. */
+void *connection_address(PyObject *connection);
 /* Enter / leave a Connection's call guard (its in_calls list): see _datapath.c. */
 int enter(PyObject *in_calls);
 int leave(PyObject *in_calls);
