@@ -27,25 +27,15 @@ typedef struct {
     int recv_failed; /* set when a recv burst's later record failed */
 } ConnectionCore;
 
-/* Attribute names, interned once. */
-enum core_name {
-    N_MODE, N_C_MODE, N_IN_CALLS, N_UNFREED, N_CONFIG, N_PTR,
-    N_C_ADDRESS, N_IO_OBJECT, N_IO_BINDING, N_FD, N_TRACE, N_HANDSHAKE_DONE, N_CALLBACK_ERROR, N_ERROR,
-    N_CALLS_CONNECTIONS, N_FROZEN, N_USERS, N_IDLE, N_ADDRESS, N_GETTIMEOUT, N_FILENO, N_END_ADDRESS, N_LEVEL,
-    N_SETUP, N_CREATION_FAILED, N_TRACED_NEGOTIATE, N_NEGOTIATE_FINISH, N_UNTRACED_OUTCOME, N_CLOSE, N_PEER_CHAIN,
-    N_LOADED, N_CHANNEL, N_CLOSED, N_RELEASE, N_FULL_CLOSE, N_LOAD, N_RAW, N_CHAIN, N_IO, N_SERVER_NAME, N_SESSION,
-    N_BLINDING, N_TRACED_TRY_NEGOTIATE, N_DETACH, N_TAP, N_HANDLE, N_COUNT
-};
 static const char *const core_name_text[N_COUNT] = {
     "mode", "_c_mode", "_in_calls", "_unfreed", "config", "_ptr",
     "_c_address", "_io_object", "_io_binding", "_fd", "trace", "_handshake_done", "_callback_error", "error",
     "_calls_connections", "_frozen", "_users", "_idle", "_address", "gettimeout", "fileno", "_end_address", "level",
     "_setup", "_creation_failed", "_traced_negotiate", "_negotiate_finish", "_untraced_outcome", "close",
     "_peer_chain", "loaded", "_channel", "closed", "_release", "_close", "_load", "_raw", "_chain", "io", "server_name",
-    "session", "blinding", "_traced_try_negotiate", "_detach", "_tap", "_handle",
+    "session", "blinding", "_traced_try_negotiate", "_detach", "_tap", "_handle", "_closed", "capacity",
 };
-static PyObject *core_names[N_COUNT];
-#define NAME(n) core_names[N_##n]
+PyObject *core_names[N_COUNT];
 
 /* What bind_core() gave: the Python objects and constants the fast paths use. */
 static struct {

@@ -40,8 +40,6 @@ static send_fn *s2n_send_fn;
 static create_fn *connection_create;
 static negotiate_fn *s2npy_negotiate_fn;
 static connection_fn *connection_wipe, *connection_free; /* s2n_connection_wipe, s2n_connection_free */
-static PyObject *c_address_name; /* "_c_address": a Connection's s2n_connection address, 0 once closed */
-static PyObject *closed_name, *capacity_name, *idle_name; /* an IdleConnections' (pool.py) attributes */
 
 /* Where the reader for recv bursts stands: set by the Connection's reader setup. */
 enum reader_state {
@@ -321,12 +319,12 @@ static PyObject *create_connection(PyObject *Py_UNUSED(module), PyObject *const 
  * connection's mode: the pool is open and below its capacity; 0 if not; -1 on error. */
 static int pool_has_room(PyObject *pool, PyObject *kept)
 {
-    PyObject *closed = PyObject_GetAttr(pool, closed_name);
+    PyObject *closed = PyObject_GetAttr(pool, NAME(POOL_CLOSED));
     if (closed == NULL) return -1;
     int is_closed = PyObject_IsTrue(closed);
     Py_DECREF(closed);
     if (is_closed != 0) return is_closed < 0 ? -1 : 0;
-    PyObject *capacity = PyObject_GetAttr(pool, capacity_name);
+    PyObject *capacity = PyObject_GetAttr(pool, NAME(CAPACITY));
     if (capacity == NULL) return -1;
     Py_ssize_t limit = PyLong_AsSsize_t(capacity), size = PyList_Size(kept);
     Py_DECREF(capacity);
@@ -344,7 +342,7 @@ static int pool_has_room(PyObject *pool, PyObject *kept)
 int give_back(PyObject *pool, PyObject *pointer, void *conn, long mode)
 {
     if (require_bound() < 0) return -1;
-    PyObject *lists = PyObject_GetAttr(pool, idle_name);
+    PyObject *lists = PyObject_GetAttr(pool, NAME(IDLE));
     PyObject *kept = lists != NULL ? PySequence_GetItem(lists, mode) : NULL;
     Py_XDECREF(lists);
     int room = kept != NULL && PyList_Check(kept) ? pool_has_room(pool, kept) : -1;
@@ -392,7 +390,7 @@ static PyObject *give_back_call(PyObject *Py_UNUSED(module), PyObject *const *ar
  * exception set. Read inside the call guard, as _begin_call reads the pointer. */
 void *connection_address(PyObject *connection)
 {
-    PyObject *address = PyObject_GetAttr(connection, c_address_name);
+    PyObject *address = PyObject_GetAttr(connection, NAME(C_ADDRESS));
     if (address == NULL) return NULL;
     void *conn = address_of(address);
     Py_DECREF(address);
@@ -478,12 +476,7 @@ static int module_exec(PyObject *module)
         Py_XDECREF(type);
         return -1;
     }
-    static const struct { PyObject **name; const char *text; } names[] = {
-        {&c_address_name, "_c_address"}, {&closed_name, "_closed"}, {&capacity_name, "capacity"}, {&idle_name, "_idle"},
-    };
-    for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
-        if (*names[i].name == NULL && (*names[i].name = PyUnicode_InternFromString(names[i].text)) == NULL) return -1;
-    if (connection_core_exec(module) < 0) return -1;
+    if (connection_core_exec(module) < 0) return -1; /* interns the attribute names too */
     if (PyModule_AddIntConstant(module, "NOT_CALLED", NOT_CALLED) < 0) return -1;
     return PyModule_AddIntConstant(module, "CALLED", CALLED);
 }

@@ -15,6 +15,19 @@
 #define NOT_CALLED (-2)
 #define CALLED (-1)
 
+/* The attribute names both files read, interned once by connection_core_exec (_connection_core.c).
+ * N_POOL_CLOSED and N_CAPACITY are an IdleConnections' (pool.py); N_CLOSED is a Connection's. */
+enum core_name {
+    N_MODE, N_C_MODE, N_IN_CALLS, N_UNFREED, N_CONFIG, N_PTR,
+    N_C_ADDRESS, N_IO_OBJECT, N_IO_BINDING, N_FD, N_TRACE, N_HANDSHAKE_DONE, N_CALLBACK_ERROR, N_ERROR,
+    N_CALLS_CONNECTIONS, N_FROZEN, N_USERS, N_IDLE, N_ADDRESS, N_GETTIMEOUT, N_FILENO, N_END_ADDRESS, N_LEVEL,
+    N_SETUP, N_CREATION_FAILED, N_TRACED_NEGOTIATE, N_NEGOTIATE_FINISH, N_UNTRACED_OUTCOME, N_CLOSE, N_PEER_CHAIN,
+    N_LOADED, N_CHANNEL, N_CLOSED, N_RELEASE, N_FULL_CLOSE, N_LOAD, N_RAW, N_CHAIN, N_IO, N_SERVER_NAME, N_SESSION,
+    N_BLINDING, N_TRACED_TRY_NEGOTIATE, N_DETACH, N_TAP, N_HANDLE, N_POOL_CLOSED, N_CAPACITY, N_COUNT
+};
+extern PyObject *core_names[N_COUNT];
+#define NAME(n) core_names[N_##n]
+
 /* s2npy_connection_create (build_s2n.py): a connection set up for a Connection, or NULL with
  * *failed_step set (s2n_errno left for the caller). */
 typedef void *create_fn(void *reuse, int mode, void *config, void *context, void *verify_host, void *verify_data,
