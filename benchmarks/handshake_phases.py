@@ -184,7 +184,8 @@ def main() -> None:
     parser.add_argument("--count", type=at_least(20), default=3000,
                         help="handshakes per variant and round (a tenth of them warm up)")
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--row", choices=rows(), default="hs_tls13_ecdsa", help="the handshake row (default %(default)s)")
+    parser.add_argument("--row", choices=rows(), default="hs_tls13_ecdsa",
+                        help="the handshake row (default %(default)s)")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

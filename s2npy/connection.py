@@ -840,7 +840,8 @@ class Connection(_datapath.ConnectionCore):
 
     # close() is ConnectionCore's (C): a close with no call of another thread inside, no data
     # channel and no facts' chain view to copy clears the pointer and does _release's work there
-    # (through this method only when a trace tap must go too); any other runs this method. A Connection dropped while open is closed (ConnectionCore's finalizer).
+    # (through this method only when a trace tap must go too); any other runs this method.
+    # A Connection dropped while open is closed too (ConnectionCore's finalizer).
     def _close(self) -> None:
         """``close()``, whatever the state: see ``_begin_call`` for closing under a running call."""
         if self._ptr is None:
